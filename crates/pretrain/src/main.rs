@@ -1,0 +1,29 @@
+//! `pretrain`: pretraining stage: next-token loss over a context window k.
+//!
+//! The training itself lands with issue #4; today the binary checks the libtorch set-up.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(version, about = "Pretraining stage: next-token loss over a context window k")]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Reports the linked libtorch and the devices it can use on this host.
+    Doctor,
+}
+
+fn main() -> ExitCode {
+    match Args::parse().command {
+        Command::Doctor => {
+            println!("{}", model::runtime_report());
+            ExitCode::SUCCESS
+        }
+    }
+}
