@@ -9,8 +9,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// What can go wrong while building or reading a corpus.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Reading or writing a file failed.
-    #[error("{}: {source}", path.display())]
+    /// Reading or writing a file failed (the cause follows in the error chain).
+    #[error("{}", path.display())]
     Io {
         /// The file or directory.
         path: PathBuf,

@@ -6,7 +6,7 @@
 use sha2::{Digest, Sha256};
 
 /// The rule, as recorded in the manifest.
-pub const SPLIT_RULE: &str = "validation iff u64::from_le_bytes(sha256(utf8 text)[0..8]) / 2^64 < val_fraction";
+pub const SPLIT_RULE: &str = "validation iff (u64_le(sha256(utf8 text)[0..8]) >> 11) / 2^53 < val_fraction";
 
 /// SHA-256 of a document's UTF-8 text.
 pub fn document_hash(text: &str) -> [u8; 32] {

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# All tests: formatting and lints, the Rust test suites (unit, integration, CLI), and the
+# cross-checks against the Python reference implementations installed in .venv.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+./scripts/setup.sh
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --release --workspace --all-targets --quiet -- -D warnings
+echo "== cargo test"
+# --release: the tests train and encode real tokenizers, and share the build with the binaries.
+cargo test --release --workspace 2>&1
+
+echo "== parity with Python tokenizers (corpus shards)"
+cargo build --release --quiet -p corpus
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+for kind in wordpiece unigram; do
+  ./target/release/corpus build --input data/sample --output "$work/$kind" --vocab-size 3000 \
+    --tokenizer-kind "$kind" --val-fraction 0.2 >/dev/null 2>"$work/$kind.log" || { cat "$work/$kind.log"; exit 1; }
+  .venv/bin/python tests/parity/corpus_tokens.py "$work/$kind" data/sample
+done
+echo "== all tests passed"
