@@ -1,10 +1,41 @@
-//! BERT on libtorch through `tch`.
+//! BERT on libtorch through `tch`, with Hugging Face names and numerics.
 //!
-//! So far this crate holds the device layer shared by the training stages: parsing a device name
-//! (`cpu`, `cuda`, `cuda:N`, `auto`) and reporting what the linked libtorch can do. The BERT
-//! modules, heads and the Hugging Face checkpoint loader follow (issue #3).
+//! The model follows transformers' `modeling_bert.py` one struct per module, each named as its
+//! parameters are on disk:
+//! - [`BertConfig`] (`config.json`), [`BertModel`] = [`embeddings`] + [`encoder`] (layers of
+//!   [`attention`] and feed-forward) + pooler;
+//! - [`heads`]: [`BertForLM`] (`BertLMHeadModel`/`BertForMaskedLM`, decoder tied to the word
+//!   embeddings), [`BertForSequenceClassification`], [`BertForTokenClassification`],
+//!   [`BertForQuestionAnswering`];
+//! - [`AttentionMask`]: bidirectional with padding, causal, or causal limited to the previous k
+//!   tokens, all through `scaled_dot_product_attention`;
+//! - [`ModelDir`] and [`checkpoint`]: model directories (`config.json`, `model.safetensors`,
+//!   `tokenizer.json` or `vocab.txt`) loaded with a report of missing and unexpected keys, and
+//!   saved so that transformers' `from_pretrained` reads them;
+//! - [`device`]: `cpu`, `cuda`, `cuda:N`, `auto`.
+//!
+//! Parameters are f32; setting [`BertModel::compute_kind`] to bf16 runs the matmuls in bf16
+//! with LayerNorm in f32 (autocast by hand).
 #![deny(missing_docs)]
 
+pub mod attention;
+pub mod bert;
+pub mod checkpoint;
+pub mod config;
 mod device;
+pub mod embeddings;
+pub mod encoder;
+pub mod error;
+pub mod heads;
+pub mod linear;
+pub mod model_dir;
+pub mod tokenizer;
 
+pub use attention::AttentionMask;
+pub use bert::{BertModel, BertOutput, Inputs};
+pub use checkpoint::LoadReport;
+pub use config::{BertConfig, HiddenAct};
 pub use device::{parse_device, runtime_report, DeviceError, RuntimeReport};
+pub use error::{Error, Result};
+pub use heads::{BertForLM, BertForQuestionAnswering, BertForSequenceClassification, BertForTokenClassification};
+pub use model_dir::ModelDir;

@@ -1,0 +1,131 @@
+//! Self-attention (`BertSelfAttention`, `BertSelfOutput`, `BertAttention` in transformers), through
+//! libtorch's fused `scaled_dot_product_attention`, with the three masks the stages need.
+
+use tch::{nn, Device, Kind, Tensor};
+
+use crate::config::BertConfig;
+use crate::linear::{LayerNorm, Linear};
+
+/// Which positions a token may attend to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttentionMask {
+    /// Every (non-padding) position: BERT's encoder.
+    Bidirectional,
+    /// Positions up to and including its own: a decoder (`BertLMHeadModel`).
+    Causal,
+    /// Its own and the k − 1 before it: each token sees at most k tokens, the pretraining window.
+    CausalWindow(i64),
+}
+
+/// The boolean mask (true = may attend) for SDPA, or `None` with `is_causal` when the fused
+/// kernels can do without one. `padding` is [B, T] with 1 for real tokens.
+///
+/// A query always attends to itself, so that a row is never fully masked (which would give NaN;
+/// such rows are padding, whose outputs are ignored).
+pub fn sdpa_mask(kind: AttentionMask, padding: Option<&Tensor>, t: i64, device: Device) -> (Option<Tensor>, bool) {
+    let window = match kind {
+        AttentionMask::CausalWindow(k) if k < t => Some(k),
+        _ => None,
+    };
+    let causal = !matches!(kind, AttentionMask::Bidirectional);
+    if padding.is_none() && window.is_none() {
+        return (None, causal);
+    }
+    let i = Tensor::arange(t, (Kind::Int64, device)).unsqueeze(1); // query position, [T, 1]
+    let j = Tensor::arange(t, (Kind::Int64, device)).unsqueeze(0); // key position, [1, T]
+    let mut allowed = if causal { j.le_tensor(&i) } else { Tensor::ones([t, t], (Kind::Bool, device)) };
+    if let Some(k) = window {
+        allowed = allowed.logical_and(&(&i - &j).lt(k));
+    }
+    let mut allowed = allowed.view([1, 1, t, t]);
+    if let Some(pad) = padding {
+        let keys = pad.to_kind(Kind::Bool).view([pad.size()[0], 1, 1, t]);
+        let diagonal = i.eq_tensor(&j).view([1, 1, t, t]);
+        allowed = allowed.logical_and(&keys.logical_or(&diagonal));
+    }
+    (Some(allowed), false)
+}
+
+/// `BertAttention`: self-attention, then the output projection with residual and LayerNorm.
+#[derive(Debug)]
+pub struct BertAttention {
+    query: Linear,
+    key: Linear,
+    value: Linear,
+    output_dense: Linear,
+    output_layer_norm: LayerNorm,
+    heads: i64,
+    head_dim: i64,
+    attention_dropout: f64,
+    hidden_dropout: f64,
+}
+
+impl BertAttention {
+    /// Parameters under `attention.self.{query,key,value}` and `attention.output.{dense,LayerNorm}`.
+    pub fn new(p: nn::Path, c: &BertConfig) -> Self {
+        let h = c.hidden_size;
+        let std = c.initializer_range;
+        let s = &p / "self";
+        let o = &p / "output";
+        BertAttention {
+            query: Linear::new(&s / "query", h, h, std),
+            key: Linear::new(&s / "key", h, h, std),
+            value: Linear::new(&s / "value", h, h, std),
+            output_dense: Linear::new(&o / "dense", h, h, std),
+            output_layer_norm: LayerNorm::new(&o / "LayerNorm", h, c.layer_norm_eps),
+            heads: c.num_attention_heads,
+            head_dim: c.head_dim(),
+            attention_dropout: c.attention_probs_dropout_prob,
+            hidden_dropout: c.hidden_dropout_prob,
+        }
+    }
+
+    /// `x` [B, T, H] → [B, T, H].
+    pub fn forward_t(&self, x: &Tensor, mask: &(Option<Tensor>, bool), train: bool) -> Tensor {
+        let (b, t, h) = x.size3().unwrap_or((0, 0, 0));
+        let kind = x.kind();
+        // One matmul for Q, K and V; the parameters stay separate, under their HF names.
+        let w = Tensor::cat(&[&self.query.weight, &self.key.weight, &self.value.weight], 0).to_kind(kind);
+        let bias = Tensor::cat(&[&self.query.bias, &self.key.bias, &self.value.bias], 0).to_kind(kind);
+        let qkv = x.linear(&w, Some(&bias)).view([b, t, 3, self.heads, self.head_dim]).permute([2, 0, 3, 1, 4]); // (3, B, nh, T, hd)
+        let (q, k, v) = (qkv.get(0), qkv.get(1), qkv.get(2));
+        let dropout = if train { self.attention_dropout } else { 0.0 };
+        let (attn_mask, is_causal) = mask;
+        let y = Tensor::scaled_dot_product_attention(&q, &k, &v, attn_mask.as_ref(), dropout, *is_causal, None, false);
+        let y = y.transpose(1, 2).contiguous().view([b, t, h]); // (B, T, H)
+        let y = self.output_dense.forward(&y).dropout(self.hidden_dropout, train);
+        self.output_layer_norm.forward(&(y + x))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(mask: &Tensor) -> Vec<Vec<bool>> {
+        let t = mask.size()[mask.dim() - 1];
+        let flat = Vec::<bool>::try_from(mask.flatten(0, -1)).unwrap();
+        flat.chunks(t as usize).map(|r| r.to_vec()).collect()
+    }
+
+    #[test]
+    fn window_mask_limits_each_query_to_k_tokens() {
+        let (mask, causal) = sdpa_mask(AttentionMask::CausalWindow(2), None, 4, Device::Cpu);
+        assert!(!causal);
+        let m = rows(&mask.unwrap());
+        assert_eq!(m[0], vec![true, false, false, false]);
+        assert_eq!(m[3], vec![false, false, true, true]);
+        // A window at least as long as the sequence is plain causal, left to the fused kernel.
+        let (mask, causal) = sdpa_mask(AttentionMask::CausalWindow(4), None, 4, Device::Cpu);
+        assert!(mask.is_none() && causal);
+    }
+
+    #[test]
+    fn padding_masks_keys_but_never_a_whole_row() {
+        let pad = Tensor::from_slice(&[1i64, 1, 0]).view([1, 3]);
+        let (mask, _) = sdpa_mask(AttentionMask::Bidirectional, Some(&pad), 3, Device::Cpu);
+        let m = rows(&mask.unwrap());
+        assert_eq!(m[0], vec![true, true, false]);
+        assert_eq!(m[2], vec![true, true, true]);
+    }
+}

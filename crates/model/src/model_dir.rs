@@ -1,0 +1,132 @@
+//! Model directories in the Hugging Face layout: `config.json`, `model.safetensors` (or a sharded
+//! `model.safetensors.index.json`), and `tokenizer.json` (or `vocab.txt`). What we save loads
+//! in transformers with `from_pretrained`, and what the Hub serves loads here.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use tch::nn::VarStore;
+use tokenizers::Tokenizer;
+
+use crate::checkpoint::{self, LoadReport};
+use crate::config::BertConfig;
+use crate::error::{Error, Result};
+
+/// `config.json`.
+pub const CONFIG_FILE: &str = "config.json";
+/// Weights.
+pub const WEIGHTS_FILE: &str = "model.safetensors";
+/// Index of sharded weights.
+pub const WEIGHTS_INDEX_FILE: &str = "model.safetensors.index.json";
+/// Tokenizer.
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
+
+/// An opened model directory (nothing loaded yet but the config).
+#[derive(Debug, Clone)]
+pub struct ModelDir {
+    /// The directory.
+    pub path: PathBuf,
+    /// Its `config.json`.
+    pub config: BertConfig,
+    /// Its safetensors files.
+    pub weights: Vec<PathBuf>,
+}
+
+impl ModelDir {
+    /// Opens `path`: reads `config.json` and finds the safetensors weights. A directory with only
+    /// pickle weights (`pytorch_model.bin`) is refused.
+    pub fn open(path: &Path) -> Result<Self> {
+        let dir_error = |reason: String| Error::ModelDir { path: path.to_path_buf(), reason };
+        if !path.is_dir() {
+            return Err(dir_error(
+                "not a directory; expected a model directory with config.json and model.safetensors".into(),
+            ));
+        }
+        let config_path = path.join(CONFIG_FILE);
+        if !config_path.is_file() {
+            return Err(dir_error("no config.json: not a Hugging Face model directory".into()));
+        }
+        let config = BertConfig::from_file(&config_path)?;
+        let weights = if path.join(WEIGHTS_FILE).is_file() {
+            vec![path.join(WEIGHTS_FILE)]
+        } else if path.join(WEIGHTS_INDEX_FILE).is_file() {
+            shards_of_index(&path.join(WEIGHTS_INDEX_FILE))?
+        } else if ["pytorch_model.bin", "pytorch_model.bin.index.json", "model.bin"]
+            .iter()
+            .any(|f| path.join(f).exists())
+        {
+            return Err(dir_error(
+                "has only pickle weights (pytorch_model.bin), which can execute code when loaded; refused. \
+                 Convert once in Python: AutoModel.from_pretrained(dir).save_pretrained(dir, safe_serialization=True)"
+                    .into(),
+            ));
+        } else {
+            return Err(dir_error("no model.safetensors or model.safetensors.index.json".into()));
+        };
+        Ok(ModelDir { path: path.to_path_buf(), config, weights })
+    }
+
+    /// Loads the weights into `vs` (built from `self.config`); `bare` for a `BertModel` without
+    /// head. Missing head weights keep their initial values and are listed in the report.
+    pub fn load_weights(&self, vs: &VarStore, bare: bool) -> Result<LoadReport> {
+        checkpoint::load(vs, &self.weights, bare)
+    }
+
+    /// The tokenizer: `tokenizer.json`, else one built from `vocab.txt`.
+    pub fn tokenizer(&self) -> Result<Tokenizer> {
+        let json = self.path.join(TOKENIZER_FILE);
+        let vocab = self.path.join("vocab.txt");
+        if json.is_file() {
+            crate::tokenizer::from_tokenizer_json(&json)
+        } else if vocab.is_file() {
+            crate::tokenizer::from_vocab_txt(&vocab)
+        } else {
+            Err(Error::ModelDir { path: self.path.clone(), reason: "no tokenizer.json or vocab.txt".into() })
+        }
+    }
+}
+
+/// The distinct shard files named by `model.safetensors.index.json`.
+fn shards_of_index(index: &Path) -> Result<Vec<PathBuf>> {
+    let text = std::fs::read_to_string(index).map_err(|e| Error::io(index, e))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| Error::weights(index, format!("not valid JSON: {e}")))?;
+    let map = json["weight_map"].as_object().ok_or_else(|| Error::weights(index, "no weight_map object"))?;
+    let files: BTreeSet<&str> = map.values().filter_map(|v| v.as_str()).collect();
+    let dir = index.parent().unwrap_or(Path::new("."));
+    files
+        .into_iter()
+        .map(|f| {
+            if f.contains('/') || f.contains("..") {
+                return Err(Error::weights(index, format!("shard name {f:?} points outside the directory")));
+            }
+            Ok(dir.join(f))
+        })
+        .collect()
+}
+
+/// Saves a model directory: `config.json`, `model.safetensors`, and the tokenizer's
+/// `tokenizer.json`. Everything is written into a temporary sibling that is renamed into place,
+/// so a crash never leaves a directory that looks complete. An existing `dir` is replaced.
+pub fn save(dir: &Path, config: &BertConfig, vs: &VarStore, tokenizer: Option<&Tokenizer>) -> Result<()> {
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
+    let tmp = dir.with_file_name(format!(".{name}.partial-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let result = (|| {
+        config.to_file(&tmp.join(CONFIG_FILE))?;
+        checkpoint::save(vs, &tmp.join(WEIGHTS_FILE))?;
+        if let Some(t) = tokenizer {
+            let path = tmp.join(TOKENIZER_FILE);
+            t.save(&path, true).map_err(|e| Error::Tokenizer { path: path.clone(), reason: e.to_string() })?;
+        }
+        if dir.exists() {
+            std::fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        std::fs::rename(&tmp, dir).map_err(|e| Error::io(dir, e))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    result
+}
