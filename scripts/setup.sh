@@ -9,7 +9,7 @@ command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust from
 
 venv="$root/.venv"
 stamp="$venv/.requirements.sha256"
-want="$(sha256sum scripts/requirements.txt | cut -d' ' -f1)"
+want="$(cat scripts/requirements.txt scripts/requirements-nodeps.txt | sha256sum | cut -d' ' -f1)"
 
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   python="${PYTHON:-python3}"
@@ -17,6 +17,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "setup: installing the pinned Python packages into .venv (torch is large: a few minutes the first time)" >&2
   [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r scripts/requirements.txt
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -r scripts/requirements-nodeps.txt
   echo "$want" > "$stamp"
 fi
 

@@ -62,12 +62,13 @@ PY
 done
 
 if [ "$skip_big" = 0 ]; then
-  # >= big_gb GB of input without copying: symlinked repeats of every file.
+  # >= big_gb GB of input without copying: hard-linked repeats of every file.
   copies=$(( (big_gb * 1000000000 + bytes - 1) / bytes ))
   for lang in data/raw/*/; do
     l=$(basename "$lang"); mkdir -p "$work/big/$l"
     for i in $(seq 1 "$copies"); do
-      for f in "$lang"*.txt; do ln -s "$root/$f" "$work/big/$l/$i-$(basename "$f")"; done
+      # Hard links: distinct paths (a symlinked repeat is refused as the same file listed twice).
+      for f in "$lang"*.txt; do ln "$root/$f" "$work/big/$l/$i-$(basename "$f")"; done
     done
   done
   big_bytes=$(du -sbL "$work/big" | cut -f1)

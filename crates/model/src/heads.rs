@@ -149,6 +149,6 @@ impl BertForQuestionAnswering {
     pub fn forward_t(&self, inputs: Inputs, mask: AttentionMask, train: bool) -> Result<(Tensor, Tensor)> {
         let h = self.bert.forward_t(inputs, mask, train)?.last_hidden_state;
         let logits = self.qa_outputs.forward(&h);
-        Ok((logits.select(2, 0), logits.select(2, 1)))
+        Ok((logits.select(2, 0).contiguous(), logits.select(2, 1).contiguous()))
     }
 }

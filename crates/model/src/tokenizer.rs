@@ -16,10 +16,15 @@ fn tokenizer_error(path: &Path, reason: impl std::fmt::Display) -> Error {
     Error::Tokenizer { path: path.to_path_buf(), reason: reason.to_string() }
 }
 
-/// Loads `tokenizer.json`.
+/// Loads `tokenizer.json`. Padding and truncation stored in the file are switched off, as
+/// transformers' fast tokenizers do: batching decides those.
 pub fn from_tokenizer_json(path: &Path) -> Result<Tokenizer> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    Tokenizer::from_bytes(&bytes).map_err(|e| tokenizer_error(path, format!("not a Hugging Face tokenizer.json: {e}")))
+    let mut tokenizer = Tokenizer::from_bytes(&bytes)
+        .map_err(|e| tokenizer_error(path, format!("not a Hugging Face tokenizer.json: {e}")))?;
+    tokenizer.with_padding(None);
+    tokenizer.with_truncation(None).map_err(|e| tokenizer_error(path, e))?;
+    Ok(tokenizer)
 }
 
 /// Builds BERT's WordPiece tokenizer from `vocab.txt`, reading `do_lower_case`,
