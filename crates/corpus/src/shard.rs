@@ -166,7 +166,8 @@ impl ShardWriter {
         // Fails on fields that do not fit before anything is written.
         header.encode(&path)?;
         let file = File::create(&path).at(&path)?;
-        let mut out = BufWriter::with_capacity(8 << 20, file);
+        // One writer is open per (split, language): the buffer bounds memory with many languages.
+        let mut out = BufWriter::with_capacity(512 << 10, file);
         // The placeholder carries no magic: a shard cut short by a crash is never mistaken
         // for a complete one.
         out.write_all(&[0u8; HEADER_BYTES]).at(&path)?;
