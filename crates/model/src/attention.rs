@@ -28,6 +28,10 @@ pub fn sdpa_mask(kind: AttentionMask, padding: Option<&Tensor>, t: i64, device: 
         _ => None,
     };
     let causal = !matches!(kind, AttentionMask::Bidirectional);
+    // A padding mask of all ones masks nothing: dropping it lets SDPA use its fused kernels
+    // (transformers does the same). On a GPU this check costs one sync; callers without padding
+    // should pass `None`.
+    let padding = padding.filter(|p| p.numel() > 0 && p.min().int64_value(&[]) == 0);
     if padding.is_none() && window.is_none() {
         return (None, causal);
     }
