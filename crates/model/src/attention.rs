@@ -4,6 +4,7 @@
 use tch::{nn, Device, Kind, Tensor};
 
 use crate::config::BertConfig;
+use crate::dropout::dropout;
 use crate::linear::{LayerNorm, Linear};
 
 /// Which positions a token may attend to.
@@ -93,11 +94,20 @@ impl BertAttention {
         let bias = Tensor::cat(&[&self.query.bias, &self.key.bias, &self.value.bias], 0).to_kind(kind);
         let qkv = x.linear(&w, Some(&bias)).view([b, t, 3, self.heads, self.head_dim]).permute([2, 0, 3, 1, 4]); // (3, B, nh, T, hd)
         let (q, k, v) = (qkv.get(0), qkv.get(1), qkv.get(2));
-        let dropout = if train { self.attention_dropout } else { 0.0 };
+        let attention_dropout = if train { self.attention_dropout } else { 0.0 };
         let (attn_mask, is_causal) = mask;
-        let y = Tensor::scaled_dot_product_attention(&q, &k, &v, attn_mask.as_ref(), dropout, *is_causal, None, false);
+        let y = Tensor::scaled_dot_product_attention(
+            &q,
+            &k,
+            &v,
+            attn_mask.as_ref(),
+            attention_dropout,
+            *is_causal,
+            None,
+            false,
+        );
         let y = y.transpose(1, 2).contiguous().view([b, t, h]); // (B, T, H)
-        let y = self.output_dense.forward(&y).dropout(self.hidden_dropout, train);
+        let y = dropout(&self.output_dense.forward(&y), self.hidden_dropout, train);
         self.output_layer_norm.forward(&(y + x))
     }
 }

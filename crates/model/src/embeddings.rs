@@ -4,6 +4,7 @@
 use tch::{nn, Kind, Tensor};
 
 use crate::config::BertConfig;
+use crate::dropout::dropout;
 use crate::error::{Error, Result};
 use crate::linear::LayerNorm;
 
@@ -66,6 +67,6 @@ impl BertEmbeddings {
         };
         let positions = Tensor::embedding(&self.position_embeddings, &positions, -1, false, false).unsqueeze(0);
         let x = self.layer_norm.forward(&(words + types + positions));
-        Ok(x.dropout(self.dropout, train).to_kind(kind))
+        Ok(dropout(&x, self.dropout, train).to_kind(kind))
     }
 }

@@ -5,6 +5,7 @@ use tch::{nn, Tensor};
 
 use crate::attention::BertAttention;
 use crate::config::{BertConfig, HiddenAct};
+use crate::dropout::dropout;
 use crate::linear::{LayerNorm, Linear};
 
 /// Applies BERT's activation.
@@ -45,7 +46,7 @@ impl BertLayer {
     pub fn forward_t(&self, x: &Tensor, mask: &(Option<Tensor>, bool), train: bool) -> Tensor {
         let a = self.attention.forward_t(x, mask, train);
         let h = activation(self.act, &self.intermediate_dense.forward(&a));
-        let y = self.output_dense.forward(&h).dropout(self.dropout, train);
+        let y = dropout(&self.output_dense.forward(&h), self.dropout, train);
         self.output_layer_norm.forward(&(y + a))
     }
 }

@@ -6,6 +6,7 @@ use tch::{nn, Tensor};
 use crate::attention::AttentionMask;
 use crate::bert::{BertModel, Inputs};
 use crate::config::{BertConfig, HiddenAct};
+use crate::dropout::dropout;
 use crate::encoder::activation;
 use crate::error::Result;
 use crate::linear::{LayerNorm, Linear};
@@ -98,7 +99,7 @@ impl BertForSequenceClassification {
     pub fn forward_t(&self, inputs: Inputs, mask: AttentionMask, train: bool) -> Result<Tensor> {
         let out = self.bert.forward_t(inputs, mask, train)?;
         let pooled = out.pooler_output.unwrap_or_else(|| out.last_hidden_state.select(1, 0));
-        Ok(self.classifier.forward(&pooled.dropout(self.dropout, train)))
+        Ok(self.classifier.forward(&dropout(&pooled, self.dropout, train)))
     }
 }
 
@@ -124,7 +125,7 @@ impl BertForTokenClassification {
     /// Logits [B, T, num_labels].
     pub fn forward_t(&self, inputs: Inputs, mask: AttentionMask, train: bool) -> Result<Tensor> {
         let h = self.bert.forward_t(inputs, mask, train)?.last_hidden_state;
-        Ok(self.classifier.forward(&h.dropout(self.dropout, train)))
+        Ok(self.classifier.forward(&dropout(&h, self.dropout, train)))
     }
 }
 

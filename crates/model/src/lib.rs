@@ -23,6 +23,7 @@ pub mod bert;
 pub mod checkpoint;
 pub mod config;
 mod device;
+pub mod dropout;
 pub mod embeddings;
 pub mod encoder;
 pub mod error;
