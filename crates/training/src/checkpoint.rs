@@ -1,0 +1,168 @@
+//! Training checkpoints: `checkpoints/step-NNNNNNN/` holds a model directory (`config.json`,
+//! `model.safetensors`, `tokenizer.json`, loadable by transformers) plus `optimizer.safetensors`
+//! and `trainer_state.json`. Each is written into a hidden temporary directory, synced, and
+//! renamed, so a checkpoint that exists is complete; resuming takes the newest valid one.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tch::nn::VarStore;
+
+use crate::adamw::AdamW;
+use crate::error::{Error, IoContext, Result};
+
+/// Version of `trainer_state.json`.
+pub const STATE_VERSION: u32 = 1;
+/// Name of the trainer state.
+pub const STATE_FILE: &str = "trainer_state.json";
+/// Name of the optimizer state.
+pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+
+/// Where training stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainerState {
+    /// Layout version.
+    pub version: u32,
+    /// Optimizer steps done.
+    pub step: u64,
+    /// Target tokens (or examples) trained on.
+    pub tokens_seen: u64,
+    /// The run's seed: data draws and dropout are pure functions of (seed, step), so this and
+    /// `step` are the whole RNG and data state.
+    pub seed: u64,
+    /// Learning rate of the last step.
+    pub lr: f64,
+    /// SHA-256 of the settings that must not change on resume.
+    pub config_hash: String,
+    /// The validation metric at this step (lower is better), for keep-best.
+    pub metric: Option<f64>,
+    /// Stage-specific state (e.g. the data position).
+    #[serde(default)]
+    pub extra: serde_json::Value,
+}
+
+/// `step-0000120`.
+pub fn step_dir_name(step: u64) -> String {
+    format!("step-{step:07}")
+}
+
+fn sync_dir(path: &Path) {
+    if let Ok(dir) = std::fs::File::open(path) {
+        let _ = dir.sync_all();
+    }
+}
+
+/// Writes a checkpoint for `state.step` under `root`; returns its directory.
+pub fn write(
+    root: &Path,
+    config: &model::BertConfig,
+    vs: &VarStore,
+    tokenizer_json: &[u8],
+    optimizer: &AdamW,
+    state: &TrainerState,
+) -> Result<PathBuf> {
+    std::fs::create_dir_all(root).at(root)?;
+    let name = step_dir_name(state.step);
+    let final_dir = root.join(&name);
+    let tmp = root.join(format!(".{name}.partial"));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir(&tmp).at(&tmp)?;
+    let result = (|| -> Result<()> {
+        config.to_file(&tmp.join(model::model_dir::CONFIG_FILE))?;
+        model::checkpoint::save(vs, &tmp.join(model::model_dir::WEIGHTS_FILE))?;
+        let tok = tmp.join(model::model_dir::TOKENIZER_FILE);
+        std::fs::write(&tok, tokenizer_json).at(&tok)?;
+        optimizer.save(&tmp.join(OPTIMIZER_FILE))?;
+        let state_path = tmp.join(STATE_FILE);
+        let json = serde_json::to_vec_pretty(state)
+            .map_err(|e| Error::Checkpoint { path: state_path.clone(), reason: e.to_string() })?;
+        std::fs::write(&state_path, json).at(&state_path)?;
+        for entry in std::fs::read_dir(&tmp).at(&tmp)? {
+            let path = entry.at(&tmp)?.path();
+            std::fs::File::open(&path).and_then(|f| f.sync_all()).at(&path)?;
+        }
+        if final_dir.exists() {
+            std::fs::remove_dir_all(&final_dir).at(&final_dir)?;
+        }
+        std::fs::rename(&tmp, &final_dir).at(&final_dir)?;
+        sync_dir(root);
+        Ok(())
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    Ok(final_dir)
+}
+
+/// Reads a checkpoint's state, checking that its files are all there.
+pub fn read_state(dir: &Path) -> Result<TrainerState> {
+    let fail = |reason: String| Error::Checkpoint { path: dir.to_path_buf(), reason };
+    for f in [STATE_FILE, OPTIMIZER_FILE, model::model_dir::CONFIG_FILE, model::model_dir::WEIGHTS_FILE] {
+        if !dir.join(f).is_file() {
+            return Err(fail(format!("incomplete: no {f}")));
+        }
+    }
+    let text = std::fs::read_to_string(dir.join(STATE_FILE)).at(&dir.join(STATE_FILE))?;
+    let state: TrainerState = serde_json::from_str(&text).map_err(|e| fail(format!("{STATE_FILE}: {e}")))?;
+    if state.version != STATE_VERSION {
+        return Err(fail(format!("{STATE_FILE} version {}; this build reads {STATE_VERSION}", state.version)));
+    }
+    Ok(state)
+}
+
+/// Valid checkpoints under `root`, oldest first (invalid ones are skipped with a warning).
+pub fn list(root: &Path) -> Vec<(TrainerState, PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(root) else { return Vec::new() };
+    let mut found: Vec<(TrainerState, PathBuf)> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("step-")))
+        .filter_map(|p| match read_state(&p) {
+            Ok(state) => Some((state, p)),
+            Err(e) => {
+                tracing::warn!("skipping {e}");
+                None
+            }
+        })
+        .collect();
+    found.sort_by_key(|(s, _)| s.step);
+    found
+}
+
+/// Which checkpoints to delete: all but the newest `keep_last` and the `keep_best` with the
+/// lowest metric. A pure decision, separate from the deleting.
+pub fn to_delete(checkpoints: &[(u64, Option<f64>)], keep_last: usize, keep_best: usize) -> Vec<u64> {
+    let mut by_step: Vec<u64> = checkpoints.iter().map(|(s, _)| *s).collect();
+    by_step.sort_unstable();
+    let mut keep: Vec<u64> = by_step.iter().rev().take(keep_last).copied().collect();
+    let mut scored: Vec<(f64, u64)> = checkpoints.iter().filter_map(|(s, m)| m.map(|m| (m, *s))).collect();
+    scored.sort_by(|a, b| a.0.total_cmp(&b.0));
+    keep.extend(scored.iter().take(keep_best).map(|(_, s)| *s));
+    by_step.into_iter().filter(|s| !keep.contains(s)).collect()
+}
+
+/// Applies [`to_delete`] under `root`.
+pub fn prune(root: &Path, keep_last: usize, keep_best: usize) -> Result<()> {
+    let all = list(root);
+    let scored: Vec<(u64, Option<f64>)> = all.iter().map(|(s, _)| (s.step, s.metric)).collect();
+    for step in to_delete(&scored, keep_last, keep_best) {
+        let dir = root.join(step_dir_name(step));
+        std::fs::remove_dir_all(&dir).at(&dir)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retention_keeps_last_n_and_best_m_separately() {
+        let cps = [(100, Some(3.0)), (200, Some(2.0)), (300, Some(2.5)), (400, Some(2.7)), (500, None)];
+        assert_eq!(to_delete(&cps, 2, 1), vec![100, 300]);
+        assert_eq!(to_delete(&cps, 1, 0), vec![100, 200, 300, 400]);
+        assert_eq!(to_delete(&cps, 0, 2), vec![100, 400, 500]);
+        assert!(to_delete(&cps, 10, 0).is_empty());
+    }
+}

@@ -1,0 +1,22 @@
+//! Training machinery shared by the `pretrain` and `finetune` stages:
+//! - [`adamw`]: AdamW with moments this crate owns (saved and restored for exact resume), and
+//!   gradient clipping, with the arithmetic of `torch.optim.AdamW`;
+//! - [`schedule`]: warm-up then cosine or linear decay, a pure function of the step;
+//! - [`checkpoint`]: atomic step checkpoints (model directory + optimizer + trainer state),
+//!   newest-valid lookup, keep-last and keep-best retention;
+//! - [`run_dir`]: the run directory's lock and `metrics.jsonl`;
+//! - [`overrides`]: typed TOML configs with `--set key=value`.
+#![deny(missing_docs)]
+
+pub mod adamw;
+pub mod checkpoint;
+pub mod error;
+pub mod overrides;
+pub mod run_dir;
+pub mod schedule;
+
+pub use adamw::{AdamW, AdamWConfig};
+pub use checkpoint::TrainerState;
+pub use error::{Error, Result};
+pub use run_dir::{Metrics, RunDir};
+pub use schedule::{Decay, Schedule};

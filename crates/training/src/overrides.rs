@@ -1,0 +1,172 @@
+//! Typed TOML configs with `--set section.key=value` overrides: the value is parsed as TOML and
+//! must have the type of the key it replaces; unknown keys are refused with the closest valid
+//! name as a hint.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// Parses `text` (from `origin`) into `T`, applies `overrides`, and checks the result. `T` must
+/// `deny_unknown_fields` and give every key a default or a value.
+pub fn load_with_overrides<T: DeserializeOwned + Serialize>(
+    text: &str,
+    origin: &str,
+    overrides: &[String],
+) -> Result<T> {
+    let config_error = |origin: &str, reason: String| Error::Config { origin: origin.to_string(), reason };
+    let mut table: toml::Table = toml::from_str(text).map_err(|e| config_error(origin, e.to_string()))?;
+    // Parse once without overrides, to name unknown keys of the file itself with a hint.
+    let resolved: T = table
+        .clone()
+        .try_into()
+        .map_err(|e: toml::de::Error| config_error(origin, with_hint::<T>(&e.to_string(), &table)))?;
+    let defaults = toml::Table::try_from(&resolved).map_err(|e| config_error(origin, e.to_string()))?;
+    for o in overrides {
+        let origin = format!("--set {o}");
+        let (path, raw) =
+            o.split_once('=').ok_or_else(|| config_error(&origin, "expected section.key=value".into()))?;
+        let keys: Vec<&str> = path.trim().split('.').collect();
+        let current = lookup(&defaults, &keys).ok_or_else(|| {
+            let hint = closest(path.trim(), &all_keys(&defaults, ""))
+                .map(|k| format!("; did you mean `{k}`?"))
+                .unwrap_or_default();
+            config_error(&origin, format!("unknown key `{}`{hint}", path.trim()))
+        })?;
+        let value = parse_value(raw.trim(), current).map_err(|reason| config_error(&origin, reason))?;
+        set(&mut table, &keys, value);
+    }
+    table.try_into().map_err(|e: toml::de::Error| config_error(origin, e.to_string()))
+}
+
+fn lookup<'a>(table: &'a toml::Table, keys: &[&str]) -> Option<&'a toml::Value> {
+    let (first, rest) = keys.split_first()?;
+    let value = table.get(*first)?;
+    if rest.is_empty() {
+        Some(value)
+    } else {
+        lookup(value.as_table()?, rest)
+    }
+}
+
+fn set(table: &mut toml::Table, keys: &[&str], value: toml::Value) {
+    if let Some((first, rest)) = keys.split_first() {
+        if rest.is_empty() {
+            table.insert(first.to_string(), value);
+        } else {
+            let entry = table.entry(first.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if let toml::Value::Table(t) = entry {
+                set(t, rest, value);
+            }
+        }
+    }
+}
+
+/// Parses `raw` as a TOML value of the same type as `current` (a bare word is a string).
+fn parse_value(raw: &str, current: &toml::Value) -> std::result::Result<toml::Value, String> {
+    let parsed = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()));
+    let value = match (current, parsed) {
+        (toml::Value::Float(_), toml::Value::Integer(i)) => toml::Value::Float(i as f64),
+        (_, v) => v,
+    };
+    if std::mem::discriminant(&value) != std::mem::discriminant(current) {
+        return Err(format!("`{raw}` is a {}, the key takes a {}", value.type_str(), current.type_str()));
+    }
+    Ok(value)
+}
+
+fn all_keys(table: &toml::Table, prefix: &str) -> Vec<String> {
+    table
+        .iter()
+        .flat_map(|(k, v)| {
+            let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+            match v {
+                toml::Value::Table(t) => all_keys(t, &key),
+                _ => vec![key],
+            }
+        })
+        .collect()
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(row[j + 1] + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// The valid key nearest to `key`, if reasonably near.
+fn closest(key: &str, keys: &[String]) -> Option<String> {
+    let leaf = key.rsplit('.').next().unwrap_or(key);
+    keys.iter()
+        .map(|k| (edit_distance(leaf, k.rsplit('.').next().unwrap_or(k)), k))
+        .filter(|(d, _)| *d <= 3)
+        .min()
+        .map(|(_, k)| k.clone())
+}
+
+/// Adds "did you mean" to serde's unknown-field message.
+fn with_hint<T: DeserializeOwned + Serialize>(message: &str, _table: &toml::Table) -> String {
+    let Some(start) = message.find("unknown field `") else { return message.to_string() };
+    let rest = &message[start + 15..];
+    let Some(end) = rest.find('`') else { return message.to_string() };
+    let unknown = &rest[..end];
+    let expected: Vec<String> = rest
+        .split("expected")
+        .nth(1)
+        .map(|s| s.split('`').skip(1).step_by(2).map(String::from).collect())
+        .unwrap_or_default();
+    match closest(unknown, &expected) {
+        Some(k) => format!("{message}; did you mean `{k}`?"),
+        None => message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Serialize, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Optim {
+        lr: f64,
+        #[serde(default)]
+        steps: u64,
+    }
+
+    #[derive(Debug, Serialize, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Cfg {
+        name: String,
+        optim: Optim,
+    }
+
+    #[test]
+    fn overrides_are_typed_and_unknown_keys_get_a_hint() {
+        let text = "name = \"a\"\n[optim]\nlr = 0.1\n";
+        let c: Cfg =
+            load_with_overrides(text, "c.toml", &["optim.lr=1".into(), "name=b".into(), "optim.steps=5".into()])
+                .unwrap();
+        assert_eq!(c, Cfg { name: "b".into(), optim: Optim { lr: 1.0, steps: 5 } });
+        let err = load_with_overrides::<Cfg>(text, "c.toml", &["optim.steps=x".into()]).unwrap_err().to_string();
+        assert!(err.contains("--set optim.steps=x") && err.contains("integer"), "{err}");
+        let err = load_with_overrides::<Cfg>(text, "c.toml", &["optim.lrr=1".into()]).unwrap_err().to_string();
+        assert!(err.contains("did you mean `optim.lr`"), "{err}");
+        let err = load_with_overrides::<Cfg>("name = \"a\"\n[optim]\nlr = 0.1\nstpes = 3\n", "c.toml", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("c.toml") && err.contains("stpes") && err.contains("did you mean `steps`"), "{err}");
+    }
+}
