@@ -1,29 +1,101 @@
-//! `pretrain`: pretraining stage: next-token loss over a context window k.
-//!
-//! The training itself lands with issue #4; today the binary checks the libtorch set-up.
+//! `pretrain`: next-token (or MLM) pretraining of BERT on a corpus directory.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use pretrain::{PretrainConfig, Resume};
 
 #[derive(Parser)]
-#[command(version, about = "Pretraining stage: next-token loss over a context window k")]
-struct Args {
+#[command(version, about = "Pretrain a BERT on a corpus directory (next-token loss over a window k, or MLM)")]
+struct Cli {
+    /// The run configuration (configs/pretrain/*.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Override a setting: --set optim.lr=3e-4 (repeatable; typed like the key it replaces).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Resume from the newest valid checkpoint of the run, or from PATH.
+    #[arg(long, num_args = 0..=1, default_missing_value = "")]
+    resume: Option<String>,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Scores a checkpoint: one JSON line {"loss", "tokens", "ppl", "bits_per_byte"}.
+    Eval {
+        /// A model directory (ours, or any HF BertLMHeadModel).
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// A corpus directory: per-language results on its validation split.
+        #[arg(long, conflicts_with = "text", required_unless_present = "text")]
+        corpus: Option<PathBuf>,
+        /// A text file: one document per non-empty line.
+        #[arg(long)]
+        text: Option<PathBuf>,
+        /// Context window (default: max_position_embeddings − 1 for --text, 128 for --corpus).
+        #[arg(long)]
+        k: Option<i64>,
+        /// cpu, cuda, cuda:N or auto.
+        #[arg(long, default_value = "auto")]
+        device: String,
+    },
     /// Reports the linked libtorch and the devices it can use on this host.
     Doctor,
 }
 
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Some(Command::Doctor) => println!("{}", model::runtime_report()),
+        Some(Command::Eval { checkpoint, corpus, text, k, device }) => {
+            let device = model::parse_device(&device)?;
+            if let Some(text) = text {
+                let e = pretrain::eval::evaluate_text(&checkpoint, &text, k, device)?;
+                println!("{}", serde_json::json!({"loss": e.loss, "tokens": e.tokens, "ppl": e.ppl, "bits_per_byte": e.bits_per_byte}));
+            } else if let Some(corpus) = corpus {
+                let rows = pretrain::eval::evaluate_checkpoint_on_corpus(&checkpoint, &corpus, k.unwrap_or(128), device)?;
+                println!("{}", serde_json::to_string(&rows)?);
+            }
+        }
+        None => {
+            let path = cli.config.ok_or_else(|| anyhow::anyhow!("give --config configs/pretrain/<name>.toml"))?;
+            let config = PretrainConfig::load(&path, &cli.set)?;
+            let resume = match cli.resume.as_deref() {
+                None => Resume::No,
+                Some("") => Resume::Latest,
+                Some(p) => Resume::From(PathBuf::from(p)),
+            };
+            let stop = Arc::new(AtomicBool::new(false));
+            for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+                signal_hook::flag::register(signal, stop.clone())?;
+            }
+            let outcome = pretrain::train(&config, resume, stop)?;
+            for e in &outcome.eval {
+                eprintln!("{:<10} loss {:.4}  ppl {:>9.2}  bits/byte {:.3}", e.lang, e.loss, e.ppl, e.bits_per_byte);
+            }
+            eprintln!("{} after step {}: {}", if outcome.interrupted { "stopped" } else { "done" }, outcome.steps, outcome.run_dir.display());
+        }
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
-    match Args::parse().command {
-        Command::Doctor => {
-            println!("{}", model::runtime_report());
-            ExitCode::SUCCESS
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
         }
     }
 }

@@ -1,0 +1,168 @@
+//! Micro-batches drawn from the corpus. Every row is a pure function of
+//! (seed, step, micro-step, rank, row), through the corpus's `WindowSampler` and, for MLM, a
+//! hash-based masking decision: resuming at any step reproduces the data exactly.
+
+use corpus::{DrawKey, WindowSampler};
+use tch::{Device, Kind, Tensor};
+
+use crate::config::Objective;
+
+/// Label of positions that carry no target (as `ignore_index` in PyTorch).
+pub const IGNORE: i64 = -100;
+
+/// One micro-batch.
+#[derive(Debug)]
+pub struct Batch {
+    /// [B, T].
+    pub input_ids: Tensor,
+    /// [B, T]; `IGNORE` where there is no target.
+    pub labels: Tensor,
+    /// Positions with a target.
+    pub targets: i64,
+    /// Rows drawn per language (index as in the sampler).
+    pub rows_per_language: Vec<u64>,
+}
+
+/// What a batch needs besides the sampler.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchSpec {
+    /// Objective.
+    pub objective: Objective,
+    /// Rows.
+    pub rows: i64,
+    /// Sequence length T.
+    pub seq_len: i64,
+    /// MLM selection probability.
+    pub mlm_probability: f64,
+    /// `[MASK]` id (MLM).
+    pub mask_id: i64,
+    /// `[SEP]` id: never selected for MLM.
+    pub sep_id: i64,
+    /// Vocabulary size, for MLM's random replacements.
+    pub vocab_size: i64,
+    /// Run seed.
+    pub seed: u64,
+}
+
+/// SplitMix64 finaliser, as the corpus sampler.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// A uniform number in [0, 1) from the parts of a key.
+fn uniform(parts: &[u64]) -> f64 {
+    let h = parts.iter().fold(0x2545_f491_4f6c_dd1d_u64, |h, &p| mix(h ^ p.wrapping_mul(0x9e37_79b9_7f4a_7c15)));
+    (h >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Draws micro-batch `micro` of optimizer step `step` on `rank`. Rows are numbered across the
+/// micro-batches of a step (row `micro · rows + i`), so that 2 micro-batches of 8 rows hold
+/// exactly the windows of 1 batch of 16: accumulation changes memory, not data.
+pub fn draw(sampler: &WindowSampler, spec: &BatchSpec, step: u64, micro: u32, rank: u32, device: Device) -> corpus::Result<Batch> {
+    let causal = spec.objective == Objective::Causal;
+    let window = (spec.seq_len + i64::from(causal)) as usize;
+    let mut rows_per_language = vec![0u64; sampler.languages().len()];
+    let mut tokens = Vec::with_capacity(spec.rows as usize * window);
+    let first_row = micro * spec.rows as u32;
+    for index in first_row..first_row + spec.rows as u32 {
+        let d = sampler.draw(DrawKey { step, micro_step: 0, rank, index });
+        rows_per_language[d.lang] += 1;
+        sampler.fill(d, &mut tokens)?;
+    }
+    let (inputs, labels, targets) = if causal {
+        // Window of k + 1: inputs are the first k tokens, targets the last k.
+        let (mut inputs, mut labels) = (Vec::with_capacity(tokens.len()), Vec::with_capacity(tokens.len()));
+        for row in tokens.chunks(window) {
+            inputs.extend_from_slice(&row[..window - 1]);
+            labels.extend_from_slice(&row[1..]);
+        }
+        let n = labels.len() as i64;
+        (inputs, labels, n)
+    } else {
+        mlm_mask(&tokens, spec, step, u64::from(first_row) * spec.seq_len as u64, rank)
+    };
+    let shape = [spec.rows, spec.seq_len];
+    Ok(Batch {
+        input_ids: Tensor::from_slice(&inputs).view(shape).to_device(device),
+        labels: Tensor::from_slice(&labels).view(shape).to_device(device),
+        targets,
+        rows_per_language,
+    })
+}
+
+/// BERT's masking: each non-separator position is selected with `mlm_probability`; selected
+/// positions become `[MASK]` (80%), a random token (10%) or stay (10%), and only they have labels.
+/// The decisions are a pure function of (seed, step, rank, position in the step's rows).
+fn mlm_mask(tokens: &[i64], spec: &BatchSpec, step: u64, first_position: u64, rank: u32) -> (Vec<i64>, Vec<i64>, i64) {
+    let mut inputs = tokens.to_vec();
+    let mut labels = vec![IGNORE; tokens.len()];
+    let mut targets = 0;
+    let key = [spec.seed, step, u64::from(rank), 0];
+    for (pos, &token) in tokens.iter().enumerate() {
+        if token == spec.sep_id {
+            continue;
+        }
+        let p = first_position + pos as u64;
+        if uniform(&[key[0], key[1], key[2], key[3], p, 0]) >= spec.mlm_probability {
+            continue;
+        }
+        labels[pos] = token;
+        targets += 1;
+        let r = uniform(&[key[0], key[1], key[2], key[3], p, 1]);
+        if r < 0.8 {
+            inputs[pos] = spec.mask_id;
+        } else if r < 0.9 {
+            inputs[pos] = (uniform(&[key[0], key[1], key[2], key[3], p, 2]) * spec.vocab_size as f64) as i64;
+        }
+    }
+    (inputs, labels, targets)
+}
+
+/// MLM masking for evaluation rows: a fixed key, so every evaluation scores the same positions.
+pub fn mlm_for_eval(tokens: &[i64], spec: &BatchSpec) -> (Vec<i64>, Vec<i64>, i64) {
+    mlm_mask(tokens, spec, u64::MAX, 0, 0)
+}
+
+/// Sum of the cross-entropy over positions with a target, in f32 whatever the logits' dtype.
+pub fn summed_cross_entropy(logits: &Tensor, labels: &Tensor) -> Tensor {
+    let v = logits.size()[logits.dim() - 1];
+    logits.to_kind(Kind::Float).view([-1, v]).cross_entropy_loss::<Tensor>(
+        &labels.view([-1]),
+        None,
+        tch::Reduction::Sum,
+        IGNORE,
+        0.0,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mlm_masks_about_15_percent_with_80_10_10_and_spares_separators() {
+        let spec = BatchSpec {
+            objective: Objective::Mlm,
+            rows: 1,
+            seq_len: 0,
+            mlm_probability: 0.15,
+            mask_id: 4,
+            sep_id: 3,
+            vocab_size: 1000,
+            seed: 9,
+        };
+        let tokens: Vec<i64> = (0..40_000).map(|i| if i % 10 == 0 { 3 } else { 100 + i % 500 }).collect();
+        let (inputs, labels, targets) = mlm_mask(&tokens, &spec, 5, 0, 0);
+        let eligible = tokens.iter().filter(|&&t| t != 3).count() as f64;
+        assert!((targets as f64 / eligible - 0.15).abs() < 0.01);
+        let masked = inputs.iter().filter(|&&t| t == 4).count() as f64;
+        assert!((masked / targets as f64 - 0.8).abs() < 0.03);
+        let kept = labels.iter().zip(&inputs).filter(|(l, i)| **l != IGNORE && l == i).count() as f64;
+        assert!((kept / targets as f64 - 0.1).abs() < 0.03, "{kept}");
+        assert!(tokens.iter().zip(&labels).all(|(t, l)| *t != 3 || *l == IGNORE));
+        assert_eq!(mlm_mask(&tokens, &spec, 5, 0, 0).0, inputs, "a pure function of its key");
+        assert_ne!(mlm_mask(&tokens, &spec, 6, 0, 0).0, inputs);
+    }
+}

@@ -1,0 +1,297 @@
+//! The pretraining configuration (`configs/pretrain/*.toml`): every key has a default, unknown
+//! keys are refused, and `--set section.key=value` overrides are typed.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The training objective.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Objective {
+    /// L_pre: each token predicted from at most its k previous tokens.
+    Causal,
+    /// BERT/XLM-R masked LM: 15% of tokens, 80% [MASK] / 10% random / 10% kept.
+    Mlm,
+}
+
+/// Everything `pretrain` reads from its TOML file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PretrainConfig {
+    /// Run name: the run directory is `<out_dir>/<name>`.
+    pub name: String,
+    /// Corpus directory from `corpus build`.
+    pub corpus: PathBuf,
+    /// Where run directories go.
+    pub out_dir: PathBuf,
+    /// A model directory to continue from ("" = from scratch).
+    pub init: String,
+    /// Seed of initialisation, data draws, masks and dropout.
+    pub seed: u64,
+    /// `cpu`, `cuda`, `cuda:N` or `auto`.
+    pub device: String,
+    /// `f32`, `bf16` (matmuls in bf16, parameters f32), or `auto` (bf16 on CUDA, f32 on CPU).
+    pub dtype: String,
+    /// Model shape when training from scratch (the vocabulary comes from the corpus).
+    pub model: ModelSection,
+    /// Objective and context.
+    pub objective: ObjectiveSection,
+    /// Data sampling.
+    pub data: DataSection,
+    /// Optimisation.
+    pub optim: OptimSection,
+    /// Evaluation.
+    pub eval: EvalSection,
+    /// Checkpoints.
+    pub checkpoint: CheckpointSection,
+    /// Logging.
+    pub log: LogSection,
+}
+
+/// Model shape (BertConfig names).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelSection {
+    /// Width.
+    pub hidden_size: i64,
+    /// Layers.
+    pub num_hidden_layers: i64,
+    /// Heads.
+    pub num_attention_heads: i64,
+    /// Feed-forward width.
+    pub intermediate_size: i64,
+    /// Dropout after sub-layers.
+    pub hidden_dropout_prob: f64,
+    /// Dropout on attention probabilities.
+    pub attention_probs_dropout_prob: f64,
+    /// Position embeddings (at least the sequence length + 1).
+    pub max_position_embeddings: i64,
+}
+
+/// Objective and context window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ObjectiveSection {
+    /// `causal` (L_pre) or `mlm`.
+    pub kind: Objective,
+    /// Context window k: a token is predicted from at most k previous tokens.
+    pub k: i64,
+    /// Sequence length per row (0 = k). Longer than k: attention is causal and limited to the
+    /// previous k tokens in every layer.
+    pub seq_len: i64,
+    /// MLM: share of tokens selected for prediction.
+    pub mlm_probability: f64,
+}
+
+/// Data sampling.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataSection {
+    /// Language sampling exponent: p_i ∝ n_i^alpha.
+    pub alpha: f64,
+}
+
+/// Optimisation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimSection {
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Final learning rate.
+    pub min_lr: f64,
+    /// Linear warm-up steps.
+    pub warmup_steps: u64,
+    /// `cosine`, `linear` or `constant`.
+    pub decay: training::Decay,
+    /// AdamW β1.
+    pub beta1: f64,
+    /// AdamW β2.
+    pub beta2: f64,
+    /// AdamW ε.
+    pub eps: f64,
+    /// Decoupled weight decay (not on biases and LayerNorm).
+    pub weight_decay: f64,
+    /// Gradient-norm clipping (0 = off).
+    pub grad_clip: f64,
+    /// Rows per micro-batch.
+    pub batch_size: i64,
+    /// Micro-batches per optimizer step.
+    pub grad_accum: u32,
+    /// Optimizer steps.
+    pub max_steps: u64,
+}
+
+/// Evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalSection {
+    /// Evaluate every this many steps (0 = only at the end).
+    pub every: u64,
+    /// At most this many windows per language (0 = the whole validation stream).
+    pub max_windows: usize,
+    /// Rows per evaluation batch.
+    pub batch_size: i64,
+}
+
+/// Checkpoints.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckpointSection {
+    /// Write one every this many steps (0 = only at the end).
+    pub every: u64,
+    /// Keep the newest this many.
+    pub keep_last: usize,
+    /// Also keep this many with the lowest validation loss.
+    pub keep_best: usize,
+}
+
+/// Logging.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSection {
+    /// Write a metrics row every this many steps.
+    pub every: u64,
+}
+
+impl Default for PretrainConfig {
+    fn default() -> Self {
+        PretrainConfig {
+            name: "pretrain".into(),
+            corpus: "corpora/sample".into(),
+            out_dir: "runs".into(),
+            init: String::new(),
+            seed: 42,
+            device: "auto".into(),
+            dtype: "auto".into(),
+            model: ModelSection::default(),
+            objective: ObjectiveSection::default(),
+            data: DataSection::default(),
+            optim: OptimSection::default(),
+            eval: EvalSection::default(),
+            checkpoint: CheckpointSection::default(),
+            log: LogSection::default(),
+        }
+    }
+}
+
+impl Default for ModelSection {
+    fn default() -> Self {
+        ModelSection {
+            hidden_size: 128,
+            num_hidden_layers: 2,
+            num_attention_heads: 4,
+            intermediate_size: 512,
+            hidden_dropout_prob: 0.1,
+            attention_probs_dropout_prob: 0.1,
+            max_position_embeddings: 512,
+        }
+    }
+}
+
+impl Default for ObjectiveSection {
+    fn default() -> Self {
+        ObjectiveSection { kind: Objective::Causal, k: 128, seq_len: 0, mlm_probability: 0.15 }
+    }
+}
+
+impl Default for DataSection {
+    fn default() -> Self {
+        DataSection { alpha: 0.3 }
+    }
+}
+
+impl Default for OptimSection {
+    fn default() -> Self {
+        OptimSection {
+            lr: 1e-3,
+            min_lr: 1e-4,
+            warmup_steps: 100,
+            decay: training::Decay::Cosine,
+            beta1: 0.9,
+            beta2: 0.98,
+            eps: 1e-6,
+            weight_decay: 0.01,
+            grad_clip: 1.0,
+            batch_size: 32,
+            grad_accum: 1,
+            max_steps: 1000,
+        }
+    }
+}
+
+impl Default for EvalSection {
+    fn default() -> Self {
+        EvalSection { every: 200, max_windows: 64, batch_size: 32 }
+    }
+}
+
+impl Default for CheckpointSection {
+    fn default() -> Self {
+        CheckpointSection { every: 200, keep_last: 2, keep_best: 1 }
+    }
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        LogSection { every: 10 }
+    }
+}
+
+impl PretrainConfig {
+    /// Reads `path` and applies `overrides` (`section.key=value`).
+    pub fn load(path: &Path, overrides: &[String]) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let config: PretrainConfig = training::overrides::load_with_overrides(&text, &path.display().to_string(), overrides)?;
+        config.validate().map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        Ok(config)
+    }
+
+    /// The sequence length of a row.
+    pub fn seq_len(&self) -> i64 {
+        if self.objective.seq_len > 0 {
+            self.objective.seq_len
+        } else {
+            self.objective.k
+        }
+    }
+
+    /// Checks what the types do not; messages name the key.
+    pub fn validate(&self) -> Result<(), String> {
+        let o = &self.objective;
+        if o.k < 1 {
+            return Err(format!("objective.k = {}: must be at least 1", o.k));
+        }
+        if o.seq_len != 0 && o.seq_len < o.k {
+            return Err(format!("objective.seq_len = {} is shorter than objective.k = {}", o.seq_len, o.k));
+        }
+        if self.optim.batch_size < 1 || self.optim.grad_accum < 1 || self.optim.max_steps < 1 {
+            return Err("optim.batch_size, optim.grad_accum and optim.max_steps must be at least 1".into());
+        }
+        if !(0.0..1.0).contains(&o.mlm_probability) || o.mlm_probability == 0.0 {
+            return Err(format!("objective.mlm_probability = {}: must be in (0, 1)", o.mlm_probability));
+        }
+        if !["auto", "f32", "bf16"].contains(&self.dtype.as_str()) {
+            return Err(format!("dtype = {:?}: expected \"auto\", \"f32\" or \"bf16\"", self.dtype));
+        }
+        if self.name.is_empty() || self.name.contains('/') {
+            return Err(format!("name = {:?}: must be a non-empty directory name", self.name));
+        }
+        Ok(())
+    }
+
+    /// SHA-256 of what a resumed run must share with the run that wrote the checkpoint: the model,
+    /// objective, data, optimisation and seed (not evaluation, checkpoint or logging settings,
+    /// and not `optim.max_steps`, which may be raised to train longer).
+    pub fn resume_hash(&self) -> String {
+        let mut c = self.clone();
+        c.eval = EvalSection::default();
+        c.checkpoint = CheckpointSection::default();
+        c.log = LogSection::default();
+        c.optim.max_steps = 0;
+        c.device = String::new();
+        let text = toml::to_string(&c).unwrap_or_default();
+        Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    }
+}

@@ -1,0 +1,16 @@
+//! The `pretrain` stage: trains the `model` crate's BERT on a corpus directory.
+//!
+//! - [`config`]: the TOML configuration with typed `--set` overrides;
+//! - [`batch`]: micro-batches drawn from the corpus as a pure function of (seed, step,
+//!   micro-step, rank), for the causal window objective L_pre or MLM;
+//! - [`eval`]: per-language loss, perplexity and bits per byte, and the `--text` protocol;
+//! - [`trainer`]: the run — resume, the training step, logging, evaluation, checkpoints.
+#![deny(missing_docs)]
+
+pub mod batch;
+pub mod config;
+pub mod eval;
+pub mod trainer;
+
+pub use config::{Objective, PretrainConfig};
+pub use trainer::{train, Outcome, Resume};

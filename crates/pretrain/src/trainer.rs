@@ -1,0 +1,315 @@
+//! The training run: set-up (corpus, model, optimizer, resume), then one loop you can read top to
+//! bottom: lr → micro-batches → backward → clip → AdamW → log → evaluate → checkpoint.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use corpus::{Corpus, WindowSampler};
+use model::{BertConfig, BertForLM, Inputs, ModelDir};
+use serde_json::json;
+use tch::nn::VarStore;
+use tch::{Device, Kind};
+use training::{checkpoint, AdamW, AdamWConfig, RunDir, Schedule, TrainerState};
+
+use crate::batch::{self, summed_cross_entropy, BatchSpec};
+use crate::config::{Objective, PretrainConfig};
+use crate::eval::{attention_for, evaluate_corpus, Evaluation};
+
+/// Where to resume from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resume {
+    /// Start at step 0 (the run directory must not hold checkpoints).
+    No,
+    /// The newest valid checkpoint of the run.
+    Latest,
+    /// This checkpoint directory.
+    From(PathBuf),
+}
+
+/// What a finished run reports.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The run directory.
+    pub run_dir: PathBuf,
+    /// Steps done in total.
+    pub steps: u64,
+    /// Mean training loss of the last logged step.
+    pub last_loss: f64,
+    /// Final per-language validation results.
+    pub eval: Vec<Evaluation>,
+    /// True when stopped early by SIGINT/SIGTERM (a checkpoint was written).
+    pub interrupted: bool,
+}
+
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The model config: the init checkpoint's, or one built from the TOML and the corpus.
+fn model_config(config: &PretrainConfig, corpus: &Corpus) -> anyhow::Result<(BertConfig, Option<ModelDir>)> {
+    let vocab = corpus.manifest().tokenizer.vocab_size as i64;
+    let causal = config.objective.kind == Objective::Causal;
+    if !config.init.is_empty() {
+        let dir = ModelDir::open(Path::new(&config.init))?;
+        check_same_tokenizer(&dir, corpus)?;
+        let mut c = dir.config.clone();
+        if c.vocab_size < vocab {
+            bail!("init {}: vocab_size = {} but the corpus tokenizer has {vocab} ids", config.init, c.vocab_size);
+        }
+        c.is_decoder = causal;
+        return Ok((c, Some(dir)));
+    }
+    let m = &config.model;
+    let c = BertConfig {
+        vocab_size: vocab,
+        hidden_size: m.hidden_size,
+        num_hidden_layers: m.num_hidden_layers,
+        num_attention_heads: m.num_attention_heads,
+        intermediate_size: m.intermediate_size,
+        hidden_dropout_prob: m.hidden_dropout_prob,
+        attention_probs_dropout_prob: m.attention_probs_dropout_prob,
+        max_position_embeddings: m.max_position_embeddings,
+        pad_token_id: corpus.manifest().tokenizer.special_ids.pad.map_or(0, i64::from),
+        is_decoder: causal,
+        architectures: Some(vec![if causal { "BertLMHeadModel" } else { "BertForMaskedLM" }.to_string()]),
+        ..BertConfig::default()
+    };
+    c.validate().map_err(|e| anyhow::anyhow!("[model]: {e}"))?;
+    Ok((c, None))
+}
+
+/// Refuses an init checkpoint whose tokenizer is not the corpus's (ids would mean other words).
+fn check_same_tokenizer(dir: &ModelDir, corpus: &Corpus) -> anyhow::Result<()> {
+    let theirs = dir.tokenizer()?.get_vocab(true);
+    let ours = tokenizers::Tokenizer::from_file(corpus.tokenizer_path())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", corpus.tokenizer_path().display()))?
+        .get_vocab(true);
+    if theirs != ours {
+        bail!(
+            "the corpus {} was built with another tokenizer than init {} ({} vs {} tokens); rebuild it with \
+             `corpus build --tokenizer {}/tokenizer.json`",
+            corpus.dir().display(),
+            dir.path.display(),
+            ours.len(),
+            theirs.len(),
+            dir.path.display()
+        );
+    }
+    Ok(())
+}
+
+fn device_and_kind(config: &PretrainConfig) -> anyhow::Result<(Device, Kind)> {
+    let device = model::parse_device(&config.device)?;
+    let kind = match (config.dtype.as_str(), device) {
+        ("bf16", _) | ("auto", Device::Cuda(_)) => Kind::BFloat16,
+        _ => Kind::Float,
+    };
+    Ok((device, kind))
+}
+
+/// Trains as `config` says; `stop` is raised by SIGINT/SIGTERM.
+pub fn train(config: &PretrainConfig, resume: Resume, stop: Arc<AtomicBool>) -> anyhow::Result<Outcome> {
+    let corpus = Corpus::open(&config.corpus).with_context(|| format!("corpus = {}", config.corpus.display()))?;
+    let (bert_config, init) = model_config(config, &corpus)?;
+    let seq_len = config.seq_len();
+    let k = config.objective.k;
+    let window = seq_len + i64::from(config.objective.kind == Objective::Causal);
+    if window > bert_config.max_position_embeddings {
+        bail!(
+            "objective.k/seq_len need {window} positions but the model has max_position_embeddings = {}",
+            bert_config.max_position_embeddings
+        );
+    }
+    let (device, kind) = device_and_kind(config)?;
+    let tokenizer_json = std::fs::read(corpus.tokenizer_path())?;
+    let special = corpus.manifest().tokenizer.special_ids;
+
+    let run = RunDir::lock(&config.out_dir.join(&config.name))?;
+    let checkpoints = run.path().join("checkpoints");
+    tch::manual_seed(config.seed as i64);
+    let vs = VarStore::new(device);
+    let mut model = BertForLM::new(&vs.root(), &bert_config);
+    model.bert.compute_kind = kind;
+    if let Some(dir) = &init {
+        let report = dir.load_weights(&vs, false)?;
+        tracing::info!("init {}: {report}", dir.path.display());
+    }
+    let o = &config.optim;
+    let mut opt =
+        AdamW::new(&vs, AdamWConfig { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weight_decay: o.weight_decay });
+    let schedule =
+        Schedule { lr: o.lr, min_lr: o.min_lr, warmup_steps: o.warmup_steps, total_steps: o.max_steps, decay: o.decay };
+    let config_hash = config.resume_hash();
+
+    let (mut step, mut tokens_seen) = (0u64, 0u64);
+    let from = match resume {
+        Resume::No => {
+            if !checkpoint::list(&checkpoints).is_empty() {
+                bail!("{} holds checkpoints of an earlier run: pass --resume to continue it, or choose another name", run.path().display());
+            }
+            None
+        }
+        Resume::Latest => checkpoint::list(&checkpoints).pop().map(|(_, p)| p),
+        Resume::From(p) => Some(p),
+    };
+    if let Some(dir) = from {
+        let state = checkpoint::read_state(&dir)?;
+        if state.config_hash != config_hash {
+            bail!("{}: written with other settings (model, objective, data, optimiser or seed differ); resume with the run's config.toml", dir.display());
+        }
+        ModelDir::open(&dir)?.load_weights(&vs, false)?;
+        opt.load(&dir.join(checkpoint::OPTIMIZER_FILE))?;
+        (step, tokens_seen) = (state.step, state.tokens_seen);
+        training::Metrics::truncate_after(&run.path().join(training::run_dir::METRICS_FILE), step)?;
+        tracing::info!("resumed from {} at step {step}", dir.display());
+    }
+    write_resolved_config(run.path(), config)?;
+    let mut metrics = run.metrics()?;
+
+    let sampler = WindowSampler::new(&corpus, corpus::TRAIN, config.data.alpha, window as usize, config.seed)?;
+    let languages = sampler.languages();
+    let spec = BatchSpec {
+        objective: config.objective.kind,
+        rows: o.batch_size,
+        seq_len,
+        mlm_probability: config.objective.mlm_probability,
+        mask_id: special.mask.map_or(-1, i64::from),
+        sep_id: i64::from(special.sep),
+        vocab_size: bert_config.vocab_size,
+        seed: config.seed,
+    };
+    if spec.objective == Objective::Mlm && spec.mask_id < 0 {
+        bail!("objective.kind = \"mlm\" needs a [MASK] token; the corpus tokenizer has none");
+    }
+    let mask = attention_for(config.objective.kind, k, seq_len);
+    let global_batch = o.batch_size * i64::from(o.grad_accum);
+    tracing::info!(
+        "{} parameters, {} languages, global batch {global_batch} rows × {seq_len} tokens, k = {k}, {kind:?} on {device:?}",
+        vs.trainable_variables().iter().map(|t| t.numel()).sum::<usize>(),
+        languages.len()
+    );
+    let progress = (std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new(o.max_steps);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg} ETA {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.set_prefix("pretrain");
+        bar.set_position(step);
+        bar
+    });
+
+    let mut last_loss = f64::NAN;
+    let mut last_eval = Vec::new();
+    let mut drawn = vec![0u64; languages.len()];
+    let mut timer = (Instant::now(), 0u64);
+    let mut interrupted = false;
+    while step < o.max_steps {
+        // Dropout (and nothing else random in libtorch) is a pure function of (seed, step).
+        tch::manual_seed((mix(config.seed ^ mix(step)) >> 1) as i64);
+        let lr = schedule.lr_at(step);
+        let batches: Vec<_> = (0..o.grad_accum)
+            .map(|micro| batch::draw(&sampler, &spec, step, micro, 0, device))
+            .collect::<corpus::Result<_>>()?;
+        // Normalise by the real number of targets of the whole step, so that accumulating
+        // micro-batches gives the update of one large batch.
+        let targets: i64 = batches.iter().map(|b| b.targets).sum();
+        opt.zero_grad();
+        let mut loss_sum = tch::Tensor::zeros([], (Kind::Float, device));
+        for b in &batches {
+            let logits = model.forward_t(Inputs::ids(&b.input_ids), mask, true)?;
+            let loss = summed_cross_entropy(&logits, &b.labels) / targets.max(1) as f64;
+            loss.backward();
+            loss_sum += loss.detach();
+            for (d, n) in drawn.iter_mut().zip(&b.rows_per_language) {
+                *d += n * seq_len as u64;
+            }
+        }
+        let loss = loss_sum.double_value(&[]);
+        if !loss.is_finite() {
+            bail!(
+                "loss is {loss} at step {step}; stopping. The last checkpoint ({}) is intact: lower optim.lr or raise \
+                 optim.warmup_steps and resume",
+                checkpoint::list(&checkpoints).last().map_or("none".into(), |(s, _)| format!("step {}", s.step))
+            );
+        }
+        let grad_norm = opt.clip_grad_norm(o.grad_clip);
+        opt.step(lr);
+        step += 1;
+        tokens_seen += targets as u64;
+        last_loss = loss;
+
+        if step % config.log.every.max(1) == 0 || step == o.max_steps {
+            let secs = timer.0.elapsed().as_secs_f64().max(1e-9);
+            let tokens_per_s = (tokens_seen - timer.1) as f64 / secs;
+            timer = (Instant::now(), tokens_seen);
+            let per_lang: serde_json::Map<String, serde_json::Value> =
+                languages.iter().zip(&drawn).map(|(l, n)| (l.to_string(), json!(n))).collect();
+            metrics.write(&json!({"step": step, "loss": loss, "lr": lr, "grad_norm": grad_norm,
+                "tokens_per_s": tokens_per_s, "tokens_seen": tokens_seen, "tokens_drawn": per_lang}))?;
+            let msg = format!("loss {loss:.4} lr {lr:.2e} {tokens_per_s:.0} tok/s");
+            match &progress {
+                Some(bar) => {
+                    bar.set_position(step);
+                    bar.set_message(msg);
+                }
+                None => tracing::info!("step {step}/{}: {msg}", o.max_steps),
+            }
+        }
+        let stopping = stop.load(Ordering::Relaxed);
+        let last = step == o.max_steps;
+        let mut metric = None;
+        if (config.eval.every > 0 && step % config.eval.every == 0) || last {
+            last_eval = evaluate_corpus(&model, &corpus, &spec, k, config.eval.max_windows, config.eval.batch_size as usize, device)?;
+            for e in &last_eval {
+                metrics.write(&json!({"step": step, "split": "validation", "lang": e.lang, "loss": e.loss,
+                    "ppl": e.ppl, "bits_per_byte": e.bits_per_byte, "tokens": e.tokens}))?;
+            }
+            let mean = last_eval.iter().map(|e| e.loss).sum::<f64>() / last_eval.len().max(1) as f64;
+            tracing::info!("step {step}: validation loss {mean:.4} (mean over {} languages)", last_eval.len());
+            metric = Some(mean);
+        }
+        if (config.checkpoint.every > 0 && step % config.checkpoint.every == 0) || last || stopping {
+            let state = TrainerState {
+                version: checkpoint::STATE_VERSION,
+                step,
+                tokens_seen,
+                seed: config.seed,
+                lr,
+                config_hash: config_hash.clone(),
+                metric,
+                extra: json!({"tokens_drawn": languages.iter().zip(&drawn).map(|(l, n)| (l.to_string(), *n)).collect::<std::collections::BTreeMap<_, _>>()}),
+            };
+            let dir = checkpoint::write(&checkpoints, &bert_config, &vs, &tokenizer_json, &opt, &state)?;
+            checkpoint::prune(&checkpoints, config.checkpoint.keep_last.max(1), config.checkpoint.keep_best)?;
+            tracing::debug!("wrote {}", dir.display());
+        }
+        if stopping && !last {
+            tracing::warn!("stopped by a signal after step {step}; resume with --resume");
+            interrupted = true;
+            break;
+        }
+    }
+    if let Some(bar) = &progress {
+        bar.finish_and_clear();
+    }
+    if !interrupted {
+        let tokenizer = tokenizers::Tokenizer::from_bytes(&tokenizer_json).map_err(|e| anyhow::anyhow!("{e}"))?;
+        model::model_dir::save(&run.path().join("final"), &bert_config, &vs, Some(&tokenizer))?;
+    }
+    Ok(Outcome { run_dir: run.path().to_path_buf(), steps: step, last_loss, eval: last_eval, interrupted })
+}
+
+fn write_resolved_config(run: &Path, config: &PretrainConfig) -> anyhow::Result<()> {
+    let path = run.join("config.toml");
+    let tmp = run.join("config.toml.tmp");
+    std::fs::write(&tmp, toml::to_string_pretty(config)?).with_context(|| tmp.display().to_string())?;
+    std::fs::rename(&tmp, &path).with_context(|| path.display().to_string())?;
+    Ok(())
+}
