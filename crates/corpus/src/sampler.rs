@@ -38,14 +38,16 @@ pub struct WindowSampler<'a> {
     seed: u64,
 }
 
-/// SplitMix64's finaliser: a bijective mix with full avalanche, cheap and well studied.
-fn mix(mut z: u64) -> u64 {
+/// SplitMix64's finaliser: a bijective mix with full avalanche, cheap and well studied. Every
+/// keyed random decision of the training stages goes through it.
+pub fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
 }
 
-fn unit(bits: u64) -> f64 {
+/// A uniform number in [0, 1) from 64 random bits (the top 53).
+pub fn unit(bits: u64) -> f64 {
     (bits >> 11) as f64 / (1u64 << 53) as f64
 }
 

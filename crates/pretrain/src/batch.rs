@@ -2,6 +2,7 @@
 //! (seed, step, micro-step, rank, row), through the corpus's `WindowSampler` and, for MLM, a
 //! hash-based masking decision: resuming at any step reproduces the data exactly.
 
+use corpus::sampler::{mix, unit};
 use corpus::{DrawKey, WindowSampler};
 use tch::{Device, Kind, Tensor};
 
@@ -44,23 +45,22 @@ pub struct BatchSpec {
     pub seed: u64,
 }
 
-/// SplitMix64 finaliser, as the corpus sampler.
-fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
 /// A uniform number in [0, 1) from the parts of a key.
 fn uniform(parts: &[u64]) -> f64 {
-    let h = parts.iter().fold(0x2545_f491_4f6c_dd1d_u64, |h, &p| mix(h ^ p.wrapping_mul(0x9e37_79b9_7f4a_7c15)));
-    (h >> 11) as f64 / (1u64 << 53) as f64
+    unit(parts.iter().fold(0x2545_f491_4f6c_dd1d_u64, |h, &p| mix(h ^ p.wrapping_mul(0x9e37_79b9_7f4a_7c15))))
 }
 
 /// Draws micro-batch `micro` of optimizer step `step` on `rank`. Rows are numbered across the
 /// micro-batches of a step (row `micro · rows + i`), so that 2 micro-batches of 8 rows hold
 /// exactly the windows of 1 batch of 16: accumulation changes memory, not data.
-pub fn draw(sampler: &WindowSampler, spec: &BatchSpec, step: u64, micro: u32, rank: u32, device: Device) -> corpus::Result<Batch> {
+pub fn draw(
+    sampler: &WindowSampler,
+    spec: &BatchSpec,
+    step: u64,
+    micro: u32,
+    rank: u32,
+    device: Device,
+) -> corpus::Result<Batch> {
     let causal = spec.objective == Objective::Causal;
     let window = (spec.seq_len + i64::from(causal)) as usize;
     let mut rows_per_language = vec![0u64; sampler.languages().len()];

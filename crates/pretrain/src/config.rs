@@ -243,7 +243,8 @@ impl PretrainConfig {
     /// Reads `path` and applies `overrides` (`section.key=value`).
     pub fn load(path: &Path, overrides: &[String]) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        let config: PretrainConfig = training::overrides::load_with_overrides(&text, &path.display().to_string(), overrides)?;
+        let config: PretrainConfig =
+            training::overrides::load_with_overrides(&text, &path.display().to_string(), overrides)?;
         config.validate().map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         Ok(config)
     }
@@ -281,11 +282,15 @@ impl PretrainConfig {
         Ok(())
     }
 
-    /// SHA-256 of what a resumed run must share with the run that wrote the checkpoint: the model,
-    /// objective, data, optimisation and seed (not evaluation, checkpoint or logging settings,
-    /// and not `optim.max_steps`, which may be raised to train longer).
-    pub fn resume_hash(&self) -> String {
+    /// SHA-256 of what a resumed run must share with the run that wrote the checkpoint: the
+    /// corpus (by its fingerprint, not its path), model, objective, data, optimisation and seed;
+    /// not the run's name or place, evaluation, checkpoint or logging settings, the device, or
+    /// `optim.max_steps` (which may be raised to train longer).
+    pub fn resume_hash(&self, corpus_fingerprint: &str) -> String {
         let mut c = self.clone();
+        c.name = String::new();
+        c.out_dir = PathBuf::new();
+        c.corpus = PathBuf::from(corpus_fingerprint);
         c.eval = EvalSection::default();
         c.checkpoint = CheckpointSection::default();
         c.log = LogSection::default();

@@ -25,6 +25,10 @@ pub struct Evaluation {
     /// Bits per UTF-8 byte of text: loss / ln 2 × (tokens per byte of the stream), comparable
     /// across tokenizers.
     pub bits_per_byte: f64,
+    /// Entropy (nats) of the language's unigram token distribution, estimated on its training
+    /// split: the loss of a context-free model, which a language model must beat.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unigram_entropy: Option<f64>,
 }
 
 impl Evaluation {
@@ -36,6 +40,7 @@ impl Evaluation {
             tokens,
             ppl: loss.exp(),
             bits_per_byte: loss / std::f64::consts::LN_2 * tokens_per_byte,
+            unigram_entropy: None,
         }
     }
 }
@@ -74,6 +79,18 @@ fn score_rows(
     Ok((summed_cross_entropy(&logits, &labels).double_value(&[]), targets))
 }
 
+/// Entropy in nats of the empirical distribution of the ids in `tokens` (ids < `vocab`).
+pub fn unigram_entropy(tokens: &[i64], vocab: usize) -> f64 {
+    let mut counts = vec![0u64; vocab];
+    for &t in tokens {
+        if let Some(c) = counts.get_mut(t as usize) {
+            *c += 1;
+        }
+    }
+    let n = tokens.len() as f64;
+    counts.iter().filter(|&&c| c > 0).map(|&c| c as f64 / n).map(|p| -p * p.ln()).sum()
+}
+
 /// Per-language evaluation on the validation split: windows of the training shape with stride
 /// `seq_len` from token 0 (at most `max_windows` per language, 0 = all), in batches.
 pub fn evaluate_corpus(
@@ -109,7 +126,12 @@ pub fn evaluate_corpus(
                 tokens += t;
             }
             let tokens_per_byte = stats.tokens as f64 / stats.bytes.max(1) as f64;
-            results.push(Evaluation::new(lang, nats, tokens, tokens_per_byte));
+            let train = corpus.stream(corpus::TRAIN, lang);
+            let mut train_ids = Vec::with_capacity(train.len() as usize);
+            train.window_into(0, train.len() as usize, &mut train_ids)?;
+            let mut e = Evaluation::new(lang, nats, tokens, tokens_per_byte);
+            e.unigram_entropy = Some(unigram_entropy(&train_ids, corpus.manifest().tokenizer.vocab_size));
+            results.push(e);
         }
         Ok(())
     })?;
@@ -135,7 +157,8 @@ pub fn evaluate_text(model_dir: &Path, text: &Path, k: Option<i64>, device: Devi
     );
     let content = std::fs::read_to_string(text).map_err(|e| anyhow::anyhow!("{}: {e}", text.display()))?;
     let docs: Vec<&str> = content.lines().filter(|l| !l.trim().is_empty()).collect();
-    let encodings = tokenizer.encode_batch(docs.clone(), false).map_err(|e| anyhow::anyhow!("{}: {e}", text.display()))?;
+    let encodings =
+        tokenizer.encode_batch(docs.clone(), false).map_err(|e| anyhow::anyhow!("{}: {e}", text.display()))?;
     let mut ids: Vec<i64> = Vec::new();
     for e in &encodings {
         ids.extend(e.get_ids().iter().map(|&i| i64::from(i)));
@@ -159,8 +182,11 @@ pub fn evaluate_text(model_dir: &Path, text: &Path, k: Option<i64>, device: Devi
         vocab_size: dir.config.vocab_size,
         seed: 0,
     };
-    let starts: Vec<usize> =
-        if ids.len() < window { Vec::new() } else { (0..=(ids.len() - window) / k as usize).map(|i| i * k as usize).collect() };
+    let starts: Vec<usize> = if ids.len() < window {
+        Vec::new()
+    } else {
+        (0..=(ids.len() - window) / k as usize).map(|i| i * k as usize).collect()
+    };
     anyhow::ensure!(!starts.is_empty(), "{}: fewer than k + 1 = {window} tokens", text.display());
     let (mut nats, mut tokens) = (0.0, 0u64);
     tch::no_grad(|| -> anyhow::Result<()> {
@@ -177,7 +203,12 @@ pub fn evaluate_text(model_dir: &Path, text: &Path, k: Option<i64>, device: Devi
 
 /// `pretrain eval --corpus`: a checkpoint scored on every language's validation split (causal,
 /// windows of k + 1 with stride k), plus the token-weighted mean as language `"all"`.
-pub fn evaluate_checkpoint_on_corpus(model_dir: &Path, corpus_dir: &Path, k: i64, device: Device) -> anyhow::Result<Vec<Evaluation>> {
+pub fn evaluate_checkpoint_on_corpus(
+    model_dir: &Path,
+    corpus_dir: &Path,
+    k: i64,
+    device: Device,
+) -> anyhow::Result<Vec<Evaluation>> {
     let corpus = Corpus::open(corpus_dir)?;
     let dir = model::ModelDir::open(model_dir)?;
     anyhow::ensure!(

@@ -55,9 +55,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let device = model::parse_device(&device)?;
             if let Some(text) = text {
                 let e = pretrain::eval::evaluate_text(&checkpoint, &text, k, device)?;
-                println!("{}", serde_json::json!({"loss": e.loss, "tokens": e.tokens, "ppl": e.ppl, "bits_per_byte": e.bits_per_byte}));
+                println!(
+                    "{}",
+                    serde_json::json!({"loss": e.loss, "tokens": e.tokens, "ppl": e.ppl, "bits_per_byte": e.bits_per_byte})
+                );
             } else if let Some(corpus) = corpus {
-                let rows = pretrain::eval::evaluate_checkpoint_on_corpus(&checkpoint, &corpus, k.unwrap_or(128), device)?;
+                let rows =
+                    pretrain::eval::evaluate_checkpoint_on_corpus(&checkpoint, &corpus, k.unwrap_or(128), device)?;
                 println!("{}", serde_json::to_string(&rows)?);
             }
         }
@@ -75,9 +79,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let outcome = pretrain::train(&config, resume, stop)?;
             for e in &outcome.eval {
-                eprintln!("{:<10} loss {:.4}  ppl {:>9.2}  bits/byte {:.3}", e.lang, e.loss, e.ppl, e.bits_per_byte);
+                let h = e.unigram_entropy.map_or(String::new(), |h| format!("  unigram entropy {h:.4}"));
+                eprintln!("{:<10} loss {:.4}  ppl {:>9.2}  bits/byte {:.3}{h}", e.lang, e.loss, e.ppl, e.bits_per_byte);
             }
-            eprintln!("{} after step {}: {}", if outcome.interrupted { "stopped" } else { "done" }, outcome.steps, outcome.run_dir.display());
+            eprintln!(
+                "{} after step {}: {}",
+                if outcome.interrupted { "stopped" } else { "done" },
+                outcome.steps,
+                outcome.run_dir.display()
+            );
         }
     }
     Ok(())
@@ -86,7 +96,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)

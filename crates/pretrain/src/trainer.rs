@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
+use corpus::sampler::mix;
 use corpus::{Corpus, WindowSampler};
 use model::{BertConfig, BertForLM, Inputs, ModelDir};
 use serde_json::json;
@@ -43,12 +44,6 @@ pub struct Outcome {
     pub eval: Vec<Evaluation>,
     /// True when stopped early by SIGINT/SIGTERM (a checkpoint was written).
     pub interrupted: bool,
-}
-
-fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 /// The model config: the init checkpoint's, or one built from the TOML and the corpus.
@@ -145,13 +140,16 @@ pub fn train(config: &PretrainConfig, resume: Resume, stop: Arc<AtomicBool>) -> 
         AdamW::new(&vs, AdamWConfig { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weight_decay: o.weight_decay });
     let schedule =
         Schedule { lr: o.lr, min_lr: o.min_lr, warmup_steps: o.warmup_steps, total_steps: o.max_steps, decay: o.decay };
-    let config_hash = config.resume_hash();
+    let config_hash = config.resume_hash(&corpus.manifest().fingerprint);
 
     let (mut step, mut tokens_seen) = (0u64, 0u64);
     let from = match resume {
         Resume::No => {
             if !checkpoint::list(&checkpoints).is_empty() {
-                bail!("{} holds checkpoints of an earlier run: pass --resume to continue it, or choose another name", run.path().display());
+                bail!(
+                    "{} holds checkpoints of an earlier run: pass --resume to continue it, or choose another name",
+                    run.path().display()
+                );
             }
             None
         }
@@ -197,8 +195,10 @@ pub fn train(config: &PretrainConfig, resume: Resume, stop: Arc<AtomicBool>) -> 
     let progress = (std::io::stderr().is_terminal()).then(|| {
         let bar = indicatif::ProgressBar::new(o.max_steps);
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg} ETA {eta}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg} ETA {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         bar.set_prefix("pretrain");
         bar.set_position(step);
@@ -266,10 +266,19 @@ pub fn train(config: &PretrainConfig, resume: Resume, stop: Arc<AtomicBool>) -> 
         let last = step == o.max_steps;
         let mut metric = None;
         if (config.eval.every > 0 && step % config.eval.every == 0) || last {
-            last_eval = evaluate_corpus(&model, &corpus, &spec, k, config.eval.max_windows, config.eval.batch_size as usize, device)?;
+            last_eval = evaluate_corpus(
+                &model,
+                &corpus,
+                &spec,
+                k,
+                config.eval.max_windows,
+                config.eval.batch_size as usize,
+                device,
+            )?;
             for e in &last_eval {
                 metrics.write(&json!({"step": step, "split": "validation", "lang": e.lang, "loss": e.loss,
-                    "ppl": e.ppl, "bits_per_byte": e.bits_per_byte, "tokens": e.tokens}))?;
+                    "ppl": e.ppl, "bits_per_byte": e.bits_per_byte, "tokens": e.tokens,
+                    "unigram_entropy": e.unigram_entropy}))?;
             }
             let mean = last_eval.iter().map(|e| e.loss).sum::<f64>() / last_eval.len().max(1) as f64;
             tracing::info!("step {step}: validation loss {mean:.4} (mean over {} languages)", last_eval.len());

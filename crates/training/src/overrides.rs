@@ -17,10 +17,8 @@ pub fn load_with_overrides<T: DeserializeOwned + Serialize>(
     let config_error = |origin: &str, reason: String| Error::Config { origin: origin.to_string(), reason };
     let mut table: toml::Table = toml::from_str(text).map_err(|e| config_error(origin, e.to_string()))?;
     // Parse once without overrides, to name unknown keys of the file itself with a hint.
-    let resolved: T = table
-        .clone()
-        .try_into()
-        .map_err(|e: toml::de::Error| config_error(origin, with_hint::<T>(&e.to_string(), &table)))?;
+    let resolved: T =
+        table.clone().try_into().map_err(|e: toml::de::Error| config_error(origin, with_hint(&e.to_string())))?;
     let defaults = toml::Table::try_from(&resolved).map_err(|e| config_error(origin, e.to_string()))?;
     for o in overrides {
         let origin = format!("--set {o}");
@@ -117,7 +115,7 @@ fn closest(key: &str, keys: &[String]) -> Option<String> {
 }
 
 /// Adds "did you mean" to serde's unknown-field message.
-fn with_hint<T: DeserializeOwned + Serialize>(message: &str, _table: &toml::Table) -> String {
+fn with_hint(message: &str) -> String {
     let Some(start) = message.find("unknown field `") else { return message.to_string() };
     let rest = &message[start + 15..];
     let Some(end) = rest.find('`') else { return message.to_string() };

