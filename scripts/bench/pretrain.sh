@@ -4,38 +4,46 @@
 # torch.optim.AdamW: same shape, batch, k, data and threads; side by side, rounds alternated.
 # Tokens are target tokens (k per row).
 #
-# usage: scripts/bench/pretrain.sh [CORPUS_DIR]    (default corpora/tiny; built if missing)
+# usage: scripts/bench/pretrain.sh [CORPUS_DIR]          CPU, tiny shape (default corpora/tiny)
+#        scripts/bench/pretrain.sh --gpu [CORPUS_DIR]    GPU: BERT-base, bf16, k = 512, with MFU
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
+gpu=0; [ "${1:-}" = "--gpu" ] && { gpu=1; shift; }
 corpus="${1:-corpora/tiny}"
 threads="${BENCH_THREADS:-$(nproc)}"
 export BENCH_THREADS="$threads" OMP_NUM_THREADS="$threads"
 ./scripts/setup.sh
 cargo build --release --quiet -p pretrain -p corpus
 [ -f "$corpus/manifest.json" ] || { ./scripts/fetch-data.sh >/dev/null; target/release/corpus build --config configs/corpus/tiny.toml; }
-k=64; batch=32; steps=60; hidden=128; layers=2; heads=4; inter=512
+k=64; batch=32; steps=60; hidden=128; layers=2; heads=4; inter=512; config=configs/pretrain/tiny.toml; dev=cpu; dtype=f32
+if [ "$gpu" = 1 ]; then
+  k=512; batch=32; steps=30; hidden=768; layers=12; heads=12; inter=3072; config=configs/pretrain/base.toml; dev=cuda; dtype=bf16
+  export BENCH_DEVICE=cuda
+fi
 work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
 ours() {
   rm -rf "$work/runs"
-  target/release/pretrain --config configs/pretrain/tiny.toml --set corpus="$corpus" --set out_dir="$work/runs" \
-    --set name=bench --set optim.max_steps=$((steps + 10)) --set log.every=10 --set eval.every=0 \
-    --set eval.max_windows=1 --set checkpoint.every=0 --set device=cpu --set dtype=f32 \
-    --set objective.k=$k --set optim.batch_size=$batch >/dev/null 2>&1
+  target/release/pretrain --config "$config" --set corpus="$corpus" --set out_dir="$work/runs" \
+    --set name=bench --set optim.max_steps=$((steps + 10)) --set optim.grad_accum=1 --set log.every=10 \
+    --set eval.every=0 --set eval.max_windows=1 --set checkpoint.every=0 --set device=$dev --set dtype=$dtype \
+    --set objective.k=$k --set model.max_position_embeddings=$((k + 1)) --set optim.batch_size=$batch >/dev/null 2>&1
   # Mean tokens/s over the logged intervals after the first (warm-up).
   python3 -c "
 import json,sys
 rows=[json.loads(l) for l in open('$work/runs/bench/metrics.jsonl') if 'tokens_per_s' in l]
 v=[r['tokens_per_s'] for r in rows[1:]]
-print(json.dumps({'tokens_per_s': round(sum(v)/len(v))}))"
+m=[r['mfu'] for r in rows[1:] if 'mfu' in r]
+print(json.dumps({'tokens_per_s': round(sum(v)/len(v)), 'mfu': sum(m)/len(m) if m else None}))"
 }
 theirs() { .venv/bin/python scripts/bench/pretrain_python.py "$corpus" $k $batch $steps $hidden $layers $heads $inter; }
-echo "training loop, CPU, $layers layers x $hidden, k $k, batch $batch, vocab $(python3 -c "import json;print(json.load(open('$corpus/manifest.json'))['tokenizer']['vocab_size'])"), f32, $threads threads"
+echo "training loop, $dev, $layers layers x $hidden, k $k, batch $batch, vocab $(python3 -c "import json;print(json.load(open('$corpus/manifest.json'))['tokenizer']['vocab_size'])"), $dtype, $threads threads"
 for round in 1 2 3; do
   if [ $((round % 2)) = 1 ]; then o=$(ours); t=$(theirs); else t=$(theirs); o=$(ours); fi
   python3 -c "
 import json,sys
 o,t=json.loads(sys.argv[1]),json.loads(sys.argv[2])
-print(f'round $round: pretrain {o[\"tokens_per_s\"]:,} tok/s, PyTorch+transformers {t[\"tokens_per_s\"]:,} tok/s, ratio {o[\"tokens_per_s\"]/t[\"tokens_per_s\"]:.2f}x')
+mfu=f', MFU {100*o[\"mfu\"]:.1f}%' if o.get('mfu') else ''
+print(f'round $round: pretrain {o[\"tokens_per_s\"]:,} tok/s{mfu}, PyTorch+transformers {t[\"tokens_per_s\"]:,} tok/s, ratio {o[\"tokens_per_s\"]/t[\"tokens_per_s\"]:.2f}x')
 " "$o" "$t"
 done

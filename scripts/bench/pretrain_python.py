@@ -5,6 +5,7 @@ k, data (random windows of k + 1 tokens from the corpus shards, languages drawn 
 manifest's probabilities) and thread count. Prints one JSON line with target tokens per second.
 
 usage: pretrain_python.py CORPUS_DIR K BATCH STEPS HIDDEN LAYERS HEADS INTERMEDIATE
+       (BENCH_DEVICE=cuda: on the GPU with bf16 autocast)
 """
 
 import json
@@ -36,7 +37,9 @@ def main(corpus, k, batch, steps, hidden, layers, heads, inter):
                                      num_hidden_layers=layers, num_attention_heads=heads,
                                      intermediate_size=inter, max_position_embeddings=k + 1, is_decoder=True,
                                      attn_implementation="sdpa")
-    model = transformers.BertLMHeadModel(config).train()
+    device = os.environ.get("BENCH_DEVICE", "cpu")
+    bf16 = device == "cuda"
+    model = transformers.BertLMHeadModel(config).to(device).train()
     decay = [p for n, p in model.named_parameters() if not (n.endswith("bias") or "LayerNorm" in n)]
     no_decay = [p for n, p in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
@@ -47,9 +50,10 @@ def main(corpus, k, batch, steps, hidden, layers, heads, inter):
         for lang in rng.choice(len(streams), size=batch, p=probs):
             s = rng.integers(0, len(streams[lang]) - k)
             rows.append(streams[lang][s:s + k + 1].astype(np.int64))
-        x = torch.from_numpy(np.stack(rows))
-        logits = model(input_ids=x[:, :-1]).logits
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1))
+        x = torch.from_numpy(np.stack(rows)).to(device)
+        with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=bf16):
+            logits = model(input_ids=x[:, :-1]).logits
+        loss = torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -57,9 +61,13 @@ def main(corpus, k, batch, steps, hidden, layers, heads, inter):
 
     for _ in range(3):
         step()
+    if device == "cuda":
+        torch.cuda.synchronize()
     start = time.perf_counter()
     for _ in range(steps):
         step()
+    if device == "cuda":
+        torch.cuda.synchronize()
     secs = time.perf_counter() - start
     print(json.dumps({"seconds": round(secs, 3), "tokens_per_s": round(steps * batch * k / secs)}))
 

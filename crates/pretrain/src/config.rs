@@ -153,6 +153,9 @@ pub struct CheckpointSection {
 pub struct LogSection {
     /// Write a metrics row every this many steps.
     pub every: u64,
+    /// Peak dense TFLOP/s of one device in the compute dtype (H100/H200 bf16: 989); when set,
+    /// rows carry the model FLOPs utilisation `mfu`. 0 = not logged.
+    pub peak_tflops: f64,
 }
 
 impl Default for PretrainConfig {
@@ -235,7 +238,7 @@ impl Default for CheckpointSection {
 
 impl Default for LogSection {
     fn default() -> Self {
-        LogSection { every: 10 }
+        LogSection { every: 10, peak_tflops: 0.0 }
     }
 }
 

@@ -94,6 +94,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
+    // TF32 for any f32 matmul left on Ampere and later GPUs: tch has no switch, libtorch reads this.
+    if std::env::var_os("TORCH_ALLOW_TF32_CUBLAS_OVERRIDE").is_none() {
+        std::env::set_var("TORCH_ALLOW_TF32_CUBLAS_OVERRIDE", "1");
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -186,10 +186,14 @@ pub fn train(config: &PretrainConfig, resume: Resume, stop: Arc<AtomicBool>) -> 
         bail!("objective.kind = \"mlm\" needs a [MASK] token; the corpus tokenizer has none");
     }
     let mask = attention_for(config.objective.kind, k, seq_len);
+    let parameters: i64 = vs.trainable_variables().iter().map(|t| t.numel() as i64).sum();
+    // PaLM's estimate of training FLOPs per token: 6N + 12·L·H·Q·T.
+    let c = &bert_config;
+    let flops_per_token =
+        6.0 * parameters as f64 + 12.0 * (c.num_hidden_layers * c.num_attention_heads * c.head_dim() * seq_len) as f64;
     let global_batch = o.batch_size * i64::from(o.grad_accum);
     tracing::info!(
-        "{} parameters, {} languages, global batch {global_batch} rows × {seq_len} tokens, k = {k}, {kind:?} on {device:?}",
-        vs.trainable_variables().iter().map(|t| t.numel()).sum::<usize>(),
+        "{parameters} parameters, {} languages, global batch {global_batch} rows × {seq_len} tokens, k = {k}, {kind:?} on {device:?}",
         languages.len()
     );
     let progress = (std::io::stderr().is_terminal()).then(|| {
@@ -251,9 +255,15 @@ pub fn train(config: &PretrainConfig, resume: Resume, stop: Arc<AtomicBool>) -> 
             timer = (Instant::now(), tokens_seen);
             let per_lang: serde_json::Map<String, serde_json::Value> =
                 languages.iter().zip(&drawn).map(|(l, n)| (l.to_string(), json!(n))).collect();
-            metrics.write(&json!({"step": step, "loss": loss, "lr": lr, "grad_norm": grad_norm,
-                "tokens_per_s": tokens_per_s, "tokens_seen": tokens_seen, "tokens_drawn": per_lang}))?;
-            let msg = format!("loss {loss:.4} lr {lr:.2e} {tokens_per_s:.0} tok/s");
+            let mut row = json!({"step": step, "loss": loss, "lr": lr, "grad_norm": grad_norm,
+                "tokens_per_s": tokens_per_s, "tokens_seen": tokens_seen, "tokens_drawn": per_lang});
+            let mut msg = format!("loss {loss:.4} lr {lr:.2e} {tokens_per_s:.0} tok/s");
+            if config.log.peak_tflops > 0.0 {
+                let mfu = tokens_per_s * flops_per_token / (config.log.peak_tflops * 1e12);
+                row["mfu"] = json!(mfu);
+                msg += &format!(" MFU {:.1}%", 100.0 * mfu);
+            }
+            metrics.write(&row)?;
             match &progress {
                 Some(bar) => {
                     bar.set_position(step);

@@ -225,3 +225,52 @@ fn eval_text_matches_transformers_under_the_documented_protocol() {
     let diff = (got.loss - want["loss"].as_f64().unwrap()).abs();
     assert!(diff <= 1e-4, "ours {} vs transformers {} (diff {diff:.2e})", got.loss, want["loss"]);
 }
+
+#[test]
+fn sigterm_finishes_the_step_checkpoints_and_exits_zero_then_resume_completes() {
+    let _g = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = config(tmp.path(), "preempted");
+    c.optim.max_steps = 100_000;
+    c.checkpoint.every = 0;
+    c.eval.every = 0;
+    let path = tmp.path().join("c.toml");
+    std::fs::write(&path, toml::to_string(&c).unwrap()).unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_pretrain"))
+        .args(["--config", path.to_str().unwrap()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let metrics = tmp.path().join("preempted/metrics.jsonl");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::fs::read_to_string(&metrics).map_or(0, |m| m.lines().count()) < 3 {
+        assert!(std::time::Instant::now() < deadline, "no progress");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let status = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {:?}: {stderr}", out.status);
+    assert!(stderr.contains("stopped by a signal"), "{stderr}");
+    let saved = training::checkpoint::list(&tmp.path().join("preempted/checkpoints"));
+    let (state, _) = saved.last().expect("a checkpoint on SIGTERM");
+    assert!(!tmp.path().join("preempted/run.lock").exists(), "the lock is released");
+
+    // Resume to a near end: it continues from the checkpoint's step.
+    c.optim.max_steps = state.step + 3;
+    let done = pretrain::train(&c, Resume::Latest, no_stop()).unwrap();
+    assert_eq!(done.steps, state.step + 3);
+}
+
+#[test]
+fn shipped_configs_parse_and_validate() {
+    for name in ["tiny", "small", "base"] {
+        let path = root().join(format!("configs/pretrain/{name}.toml"));
+        let c = PretrainConfig::load(&path, &[]).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+        assert_eq!(c.name, name);
+        assert!(c.seq_len() < c.model.max_position_embeddings, "{name}: k + 1 positions must fit");
+    }
+    let err = PretrainConfig::load(&root().join("configs/pretrain/tiny.toml"), &["optim.lrr=1".into()]).unwrap_err();
+    assert!(format!("{err:#}").contains("did you mean `optim.lr`"), "{err:#}");
+}
