@@ -1,23 +1,13 @@
 //! Loading and saving model directories: refusals and corruptions give clear errors naming the
 //! file or tensor; sharded checkpoints, seeds, masks, bf16 compute and gradients behave.
 
+mod common;
+use common::tiny;
 use std::path::Path;
 
 use model::{AttentionMask, BertConfig, BertForLM, BertForSequenceClassification, BertModel, Inputs, ModelDir};
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
-
-fn tiny() -> BertConfig {
-    BertConfig {
-        vocab_size: 100,
-        hidden_size: 32,
-        num_hidden_layers: 2,
-        num_attention_heads: 4,
-        intermediate_size: 40,
-        max_position_embeddings: 64,
-        ..BertConfig::default()
-    }
-}
 
 /// A saved sequence classifier and its logits on fixed inputs.
 fn saved_classifier(dir: &Path) -> (Tensor, Tensor) {

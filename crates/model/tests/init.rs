@@ -1,21 +1,11 @@
 //! Initialisation. In a test binary of its own: libtorch's generator is process-wide, and tests
 //! running in parallel threads would draw from it in between.
 
-use model::{BertConfig, BertForLM};
+mod common;
+use common::tiny;
+use model::BertForLM;
 use tch::nn::VarStore;
 use tch::Device;
-
-fn tiny() -> BertConfig {
-    BertConfig {
-        vocab_size: 100,
-        hidden_size: 32,
-        num_hidden_layers: 2,
-        num_attention_heads: 4,
-        intermediate_size: 40,
-        max_position_embeddings: 64,
-        ..BertConfig::default()
-    }
-}
 
 #[test]
 fn initialisation_is_hf_like_and_a_pure_function_of_the_seed() {

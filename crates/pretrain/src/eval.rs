@@ -54,6 +54,20 @@ pub fn attention_for(objective: Objective, k: i64, seq_len: i64) -> AttentionMas
     }
 }
 
+/// The batch shape for scoring a checkpoint causally over windows of k + 1 tokens.
+fn causal_scoring(k: i64, sep_id: i64, vocab_size: i64) -> BatchSpec {
+    BatchSpec {
+        objective: Objective::Causal,
+        rows: 0,
+        seq_len: k,
+        mlm_probability: 0.15,
+        mask_id: 0,
+        sep_id,
+        vocab_size,
+        seed: 0,
+    }
+}
+
 /// Summed loss and target count of windows `rows` (each `seq_len` (+1 for causal) tokens).
 fn score_rows(
     model: &BertForLM,
@@ -172,16 +186,7 @@ pub fn evaluate_text(model_dir: &Path, text: &Path, k: Option<i64>, device: Devi
         tracing::warn!("{}: {report}", model_dir.display());
     }
     let window = (k + 1) as usize;
-    let spec = BatchSpec {
-        objective: Objective::Causal,
-        rows: 0,
-        seq_len: k,
-        mlm_probability: 0.15,
-        mask_id: 0,
-        sep_id: i64::from(sep),
-        vocab_size: dir.config.vocab_size,
-        seed: 0,
-    };
+    let spec = causal_scoring(k, i64::from(sep), dir.config.vocab_size);
     let starts: Vec<usize> = if ids.len() < window {
         Vec::new()
     } else {
@@ -220,16 +225,7 @@ pub fn evaluate_checkpoint_on_corpus(
     let vs = tch::nn::VarStore::new(device);
     let model = BertForLM::new(&vs.root(), &dir.config);
     dir.load_weights(&vs, false)?;
-    let spec = BatchSpec {
-        objective: Objective::Causal,
-        rows: 0,
-        seq_len: k,
-        mlm_probability: 0.15,
-        mask_id: 0,
-        sep_id: i64::from(corpus.manifest().tokenizer.special_ids.sep),
-        vocab_size: dir.config.vocab_size,
-        seed: 0,
-    };
+    let spec = causal_scoring(k, i64::from(corpus.manifest().tokenizer.special_ids.sep), dir.config.vocab_size);
     let mut rows = evaluate_corpus(&model, &corpus, &spec, k, 0, 16, device)?;
     let tokens: u64 = rows.iter().map(|r| r.tokens).sum();
     let nats: f64 = rows.iter().map(|r| r.loss * r.tokens as f64).sum();
