@@ -3,6 +3,7 @@
 //! - [`config`]: the TOML configuration with typed `--set` overrides;
 //! - [`batch`]: micro-batches drawn from the corpus as a pure function of (seed, step,
 //!   micro-step, rank), for the causal window objective L_pre or MLM;
+//! - [`lm_loss`]: the LM head and its loss, forward and backward in chunks of rows;
 //! - [`eval`]: per-language loss, perplexity and bits per byte, and the `--text` protocol;
 //! - [`trainer`]: the run — resume, the training step, logging, evaluation, checkpoints.
 #![deny(missing_docs)]
@@ -10,6 +11,7 @@
 pub mod batch;
 pub mod config;
 pub mod eval;
+pub mod lm_loss;
 pub mod trainer;
 
 pub use config::{Objective, PretrainConfig};

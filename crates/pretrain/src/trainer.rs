@@ -16,9 +16,10 @@ use tch::nn::VarStore;
 use tch::{Device, Kind};
 use training::{checkpoint, AdamW, AdamWConfig, RunDir, Schedule, TrainerState};
 
-use crate::batch::{self, summed_cross_entropy, BatchSpec};
+use crate::batch::{self, BatchSpec};
 use crate::config::{Objective, PretrainConfig};
 use crate::eval::{attention_for, evaluate_corpus, Evaluation};
+use crate::lm_loss::backward_lm_loss;
 
 /// Where to resume from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -227,10 +228,9 @@ pub fn train(config: &PretrainConfig, resume: Resume, stop: Arc<AtomicBool>) -> 
         opt.zero_grad();
         let mut loss_sum = tch::Tensor::zeros([], (Kind::Float, device));
         for b in &batches {
-            let logits = model.forward_t(Inputs::ids(&b.input_ids), mask, true)?;
-            let loss = summed_cross_entropy(&logits, &b.labels) / targets.max(1) as f64;
-            loss.backward();
-            loss_sum += loss.detach();
+            let hidden = model.bert.forward_t(Inputs::ids(&b.input_ids), mask, true)?.last_hidden_state;
+            let summed = backward_lm_loss(&model, &hidden, &b.labels, 1.0 / targets.max(1) as f64);
+            loss_sum += summed / targets.max(1) as f64;
             for (d, n) in drawn.iter_mut().zip(&b.rows_per_language) {
                 *d += n * seq_len as u64;
             }
