@@ -1,7 +1,11 @@
-//! The `finetune` stage (in progress, issue #5). So far: the evaluation metrics of its tasks —
-//! [`metrics::seqeval`] (entity F1 for NER, token accuracy for POS), [`metrics::squad`] (exact
-//! match and F1 for extractive QA, script-aware), [`metrics::classification`] (accuracy,
-//! macro-F1).
+//! The `finetune` stage (in progress, issue #5). So far:
+//! - [`data`]: labelled data readers — sequence classification (JSONL, CSV/TSV), token
+//!   classification (JSONL, CoNLL, CoNLL-U), extractive QA (SQuAD JSON, JSONL) — with errors
+//!   naming file and line;
+//! - [`metrics`]: [`metrics::seqeval`] (entity F1 for NER, token accuracy for POS),
+//!   [`metrics::squad`] (exact match and F1, script-aware), [`metrics::classification`]
+//!   (accuracy, macro-F1).
 #![deny(missing_docs)]
 
+pub mod data;
 pub mod metrics;

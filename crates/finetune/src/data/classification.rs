@@ -1,0 +1,156 @@
+//! Sequence-classification examples: one text (or a pair) and a label, with an optional language.
+
+use std::path::Path;
+
+use super::{json_object, read_text, string_field, DataError};
+
+/// Field names (HF datasets conventions by default).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Fields {
+    /// The text.
+    pub text: String,
+    /// The second text of a pair ("" = none).
+    pub text_pair: String,
+    /// The label.
+    pub label: String,
+    /// The language code.
+    pub lang: String,
+}
+
+impl Default for Fields {
+    fn default() -> Self {
+        Fields { text: "text".into(), text_pair: "text_pair".into(), label: "label".into(), lang: "lang".into() }
+    }
+}
+
+/// One example.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Example {
+    /// The text.
+    pub text: String,
+    /// The second text, for pair tasks.
+    pub text_pair: Option<String>,
+    /// The label name (as in the file).
+    pub label: String,
+    /// The language, when given.
+    pub lang: Option<String>,
+    /// Line in the file (for error messages).
+    pub line: usize,
+}
+
+/// Reads `.jsonl`, `.csv` or `.tsv` (with a header row). Empty texts are errors.
+pub fn read(path: &Path, fields: &Fields) -> Result<Vec<Example>, DataError> {
+    let name = path.to_string_lossy().to_lowercase();
+    let examples = if name.ends_with(".jsonl") {
+        read_jsonl(path, fields)?
+    } else if name.ends_with(".csv") || name.ends_with(".tsv") {
+        read_delimited(path, fields, if name.ends_with(".tsv") { b'\t' } else { b',' })?
+    } else {
+        return Err(DataError::new(path, 0, "unknown format: expected .jsonl, .csv or .tsv"));
+    };
+    if examples.is_empty() {
+        return Err(DataError::new(path, 0, "no examples"));
+    }
+    Ok(examples)
+}
+
+fn checked(path: &Path, e: Example) -> Result<Example, DataError> {
+    if e.text.trim().is_empty() {
+        return Err(DataError::new(path, e.line, "empty text"));
+    }
+    if e.label.trim().is_empty() {
+        return Err(DataError::new(path, e.line, "empty label"));
+    }
+    Ok(e)
+}
+
+fn read_jsonl(path: &Path, f: &Fields) -> Result<Vec<Example>, DataError> {
+    let text = read_text(path)?;
+    let mut out = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let o = json_object(path, line, raw)?;
+        let pair = if f.text_pair.is_empty() { None } else { string_field(path, line, &o, &f.text_pair, false)? };
+        let example = Example {
+            text: string_field(path, line, &o, &f.text, true)?.unwrap_or_default(),
+            text_pair: pair,
+            label: string_field(path, line, &o, &f.label, true)?.unwrap_or_default(),
+            lang: string_field(path, line, &o, &f.lang, false)?,
+            line,
+        };
+        out.push(checked(path, example)?);
+    }
+    Ok(out)
+}
+
+fn read_delimited(path: &Path, f: &Fields, delimiter: u8) -> Result<Vec<Example>, DataError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .from_path(path)
+        .map_err(|e| DataError::new(path, 0, e.to_string()))?;
+    let header = reader.headers().map_err(|e| DataError::new(path, 1, e.to_string()))?.clone();
+    let column = |name: &str| header.iter().position(|h| h == name);
+    let text_col =
+        column(&f.text).ok_or_else(|| DataError::new(path, 1, format!("no `{}` column in the header", f.text)))?;
+    let label_col =
+        column(&f.label).ok_or_else(|| DataError::new(path, 1, format!("no `{}` column in the header", f.label)))?;
+    let (pair_col, lang_col) = (column(&f.text_pair), column(&f.lang));
+    let mut out = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| {
+            let line = e.position().map_or(0, |p| p.line() as usize);
+            DataError::new(path, line, e.to_string())
+        })?;
+        let line = record.position().map_or(0, |p| p.line() as usize);
+        let get = |c: Option<usize>| c.and_then(|c| record.get(c)).filter(|s| !s.is_empty()).map(String::from);
+        let example = Example {
+            text: get(Some(text_col)).unwrap_or_default(),
+            text_pair: get(pair_col),
+            label: get(Some(label_col)).unwrap_or_default(),
+            lang: get(lang_col),
+            line,
+        };
+        out.push(checked(path, example)?);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, content: &str) -> std::path::PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, content).unwrap();
+        p
+    }
+
+    #[test]
+    fn jsonl_csv_tsv_and_errors_with_lines() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        let j = write(d, "a.jsonl", "{\"text\": \"Hallo\", \"label\": \"de\", \"lang\": \"de\"}\n\n{\"text\": \"Привет\", \"text_pair\": \"Hi\", \"label\": 1}\n");
+        let ex = read(&j, &Fields::default()).unwrap();
+        assert_eq!(ex.len(), 2);
+        assert_eq!((ex[1].label.as_str(), ex[1].text_pair.as_deref(), ex[1].line), ("1", Some("Hi"), 3));
+        let c = write(d, "b.csv", "label,text\npos,\"good, very\"\nneg,bad\n");
+        let ex = read(&c, &Fields::default()).unwrap();
+        assert_eq!(ex[0].text, "good, very");
+        assert_eq!(ex[1].line, 3);
+        let t = write(d, "c.tsv", "text\tlabel\tlang\nbonjour\tfr\tfr\n");
+        assert_eq!(read(&t, &Fields::default()).unwrap()[0].lang.as_deref(), Some("fr"));
+
+        let bad = write(d, "d.jsonl", "{\"text\": \"ok\", \"label\": \"x\"}\n{\"text\": \"\", \"label\": \"x\"}\n");
+        assert!(read(&bad, &Fields::default()).unwrap_err().to_string().ends_with("d.jsonl:2: empty text"));
+        let bad = write(d, "e.jsonl", "{\"text\": \"ok\"}\n");
+        assert!(read(&bad, &Fields::default()).unwrap_err().to_string().contains("e.jsonl:1: no field `label`"));
+        let bad = write(d, "f.csv", "sentence,label\nx,y\n");
+        assert!(read(&bad, &Fields::default()).unwrap_err().to_string().contains("f.csv:1: no `text` column"));
+        let bad = write(d, "g.jsonl", "{\"text\": \"ok\", \"label\": \"x\"\n");
+        assert!(read(&bad, &Fields::default()).unwrap_err().to_string().contains("g.jsonl:1: malformed JSON"));
+    }
+}

@@ -1,0 +1,168 @@
+//! Extractive-QA examples: SQuAD v1.1/v2 JSON (`data[].paragraphs[].qas[]`) or JSONL rows
+//! (`id`, `question`, `context`, `answers: {text: [...], answer_start: [...]}`, as HF datasets).
+//! Answer offsets are character offsets into the context and are checked against its text.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::{json_object, read_text, DataError};
+
+/// One question.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Question {
+    /// Its id.
+    pub id: String,
+    /// The question.
+    pub question: String,
+    /// The passage.
+    pub context: String,
+    /// Gold answers as (text, start character); empty = unanswerable (SQuAD v2).
+    pub answers: Vec<(String, usize)>,
+    /// The language, when given.
+    pub lang: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct SquadFile {
+    data: Vec<SquadArticle>,
+}
+#[derive(Deserialize)]
+struct SquadArticle {
+    paragraphs: Vec<SquadParagraph>,
+}
+#[derive(Deserialize)]
+struct SquadParagraph {
+    context: String,
+    qas: Vec<SquadQa>,
+}
+#[derive(Deserialize)]
+struct SquadQa {
+    id: String,
+    question: String,
+    #[serde(default)]
+    answers: Vec<SquadAnswer>,
+    #[serde(default)]
+    is_impossible: bool,
+}
+#[derive(Deserialize)]
+struct SquadAnswer {
+    text: String,
+    answer_start: usize,
+}
+
+/// Reads `.json` (SQuAD) or `.jsonl`.
+pub fn read(path: &Path) -> Result<Vec<Question>, DataError> {
+    let text = read_text(path)?;
+    let questions = if path.to_string_lossy().to_lowercase().ends_with(".jsonl") {
+        read_jsonl(path, &text)?
+    } else {
+        let file: SquadFile = serde_json::from_str(&text)
+            .map_err(|e| DataError::new(path, e.line(), format!("not a SQuAD file: {e}")))?;
+        let mut out = Vec::new();
+        for p in file.data.into_iter().flat_map(|a| a.paragraphs) {
+            for qa in p.qas {
+                let answers = if qa.is_impossible {
+                    Vec::new()
+                } else {
+                    qa.answers.into_iter().map(|a| (a.text, a.answer_start)).collect()
+                };
+                out.push(Question {
+                    id: qa.id,
+                    question: qa.question,
+                    context: p.context.clone(),
+                    answers,
+                    lang: None,
+                });
+            }
+        }
+        out
+    };
+    for q in &questions {
+        for (answer, start) in &q.answers {
+            let found: String = q.context.chars().skip(*start).take(answer.chars().count()).collect();
+            if &found != answer {
+                return Err(DataError::new(
+                    path,
+                    0,
+                    format!(
+                        "question {}: answer {answer:?} is not at character {start} of its context (found {found:?})",
+                        q.id
+                    ),
+                ));
+            }
+        }
+    }
+    if questions.is_empty() {
+        return Err(DataError::new(path, 0, "no questions"));
+    }
+    Ok(questions)
+}
+
+fn read_jsonl(path: &Path, text: &str) -> Result<Vec<Question>, DataError> {
+    let mut out = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let o = json_object(path, line, raw)?;
+        let field = |k: &str| {
+            o.get(k)
+                .and_then(|v| v.as_str())
+                .map(String::from)
+                .ok_or_else(|| DataError::new(path, line, format!("no field `{k}`")))
+        };
+        let answers = o.get("answers").ok_or_else(|| DataError::new(path, line, "no field `answers`"))?;
+        let texts: Vec<String> = answers["text"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|t| t.as_str().map(String::from)).collect())
+            .unwrap_or_default();
+        let starts: Vec<usize> = answers["answer_start"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|s| s.as_u64().map(|s| s as usize)).collect())
+            .unwrap_or_default();
+        if texts.len() != starts.len() {
+            return Err(DataError::new(path, line, "answers.text and answers.answer_start differ in length"));
+        }
+        out.push(Question {
+            id: o
+                .get("id")
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), String::from))
+                .unwrap_or_else(|| line.to_string()),
+            question: field("question")?,
+            context: field("context")?,
+            answers: texts.into_iter().zip(starts).collect(),
+            lang: o.get("lang").and_then(|v| v.as_str()).map(String::from),
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn squad_json_and_jsonl_with_character_offsets() {
+        let tmp = tempfile::tempdir().unwrap();
+        let squad = tmp.path().join("a.json");
+        let doc = serde_json::json!({"version": "v2.0", "data": [{"title": "t", "paragraphs": [{
+        "context": "Die Hauptstadt von Österreich ist Wien.",
+        "qas": [
+            {"id": "q1", "question": "Was ist die Hauptstadt?", "answers": [{"text": "Wien", "answer_start": 34}]},
+            {"id": "q2", "question": "Wer?", "answers": [], "is_impossible": true}
+        ]}]}]});
+        std::fs::write(&squad, doc.to_string()).unwrap();
+        let q = read(&squad).unwrap();
+        assert_eq!(q[0].answers, vec![("Wien".to_string(), 34)]);
+        assert!(q[1].answers.is_empty());
+
+        let jsonl = tmp.path().join("b.jsonl");
+        std::fs::write(&jsonl, "{\"id\": \"z\", \"question\": \"哪里?\", \"context\": \"首都是北京。\", \"answers\": {\"text\": [\"北京\"], \"answer_start\": [3]}, \"lang\": \"zh\"}\n").unwrap();
+        assert_eq!(read(&jsonl).unwrap()[0].answers[0].1, 3);
+        std::fs::write(&jsonl, "{\"id\": \"z\", \"question\": \"q\", \"context\": \"首都是北京。\", \"answers\": {\"text\": [\"北京\"], \"answer_start\": [2]}}\n").unwrap();
+        let err = read(&jsonl).unwrap_err().to_string();
+        assert!(err.contains("question z") && err.contains("character 2"), "{err}");
+    }
+}

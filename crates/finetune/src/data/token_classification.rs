@@ -1,0 +1,171 @@
+//! Token-classification examples (NER, POS): words with one tag each, from JSONL
+//! (`{"tokens": [...], "tags": [...]}`), CoNLL (word, tab, …, tag; a blank line between
+//! sentences) or CoNLL-U (the UPOS column of syntactic words).
+
+use std::path::Path;
+
+use super::{json_object, read_text, DataError};
+
+/// One sentence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sentence {
+    /// The words.
+    pub words: Vec<String>,
+    /// One tag per word.
+    pub tags: Vec<String>,
+    /// The language, when given (JSONL `lang`).
+    pub lang: Option<String>,
+    /// First line of the sentence in the file.
+    pub line: usize,
+}
+
+/// Reads `.jsonl`, `.conllu`, or anything else as CoNLL.
+pub fn read(path: &Path) -> Result<Vec<Sentence>, DataError> {
+    let name = path.to_string_lossy().to_lowercase();
+    let text = read_text(path)?;
+    let sentences = if name.ends_with(".jsonl") {
+        read_jsonl(path, &text)?
+    } else if name.ends_with(".conllu") {
+        read_conllu(path, &text)?
+    } else {
+        read_conll(path, &text)?
+    };
+    if sentences.is_empty() {
+        return Err(DataError::new(path, 0, "no sentences"));
+    }
+    Ok(sentences)
+}
+
+fn read_jsonl(path: &Path, text: &str) -> Result<Vec<Sentence>, DataError> {
+    let mut out = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let o = json_object(path, line, raw)?;
+        let list = |key: &str| -> Result<Vec<String>, DataError> {
+            let values = o
+                .get(key)
+                .and_then(|v| v.as_array())
+                .ok_or_else(|| DataError::new(path, line, format!("no list `{key}`")))?;
+            values
+                .iter()
+                .map(|v| match v {
+                    serde_json::Value::String(s) => Ok(s.clone()),
+                    serde_json::Value::Number(n) => Ok(n.to_string()),
+                    other => Err(DataError::new(path, line, format!("`{key}` holds {other}, not a string"))),
+                })
+                .collect()
+        };
+        let (words, tags) = (list("tokens")?, list("tags")?);
+        if words.len() != tags.len() {
+            return Err(DataError::new(path, line, format!("{} tokens but {} tags", words.len(), tags.len())));
+        }
+        let lang = o.get("lang").and_then(|v| v.as_str()).map(String::from);
+        if !words.is_empty() {
+            out.push(Sentence { words, tags, lang, line });
+        }
+    }
+    Ok(out)
+}
+
+/// Collects sentences from lines, each yielding an optional (word, tag).
+fn sentences_from_lines(
+    text: &str,
+    parse: impl Fn(&str, usize) -> Result<Option<(String, String)>, DataError>,
+) -> Result<Vec<Sentence>, DataError> {
+    let mut out = Vec::new();
+    let mut current = Sentence { words: Vec::new(), tags: Vec::new(), lang: None, line: 1 };
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        if raw.trim().is_empty() {
+            if !current.words.is_empty() {
+                out.push(std::mem::replace(
+                    &mut current,
+                    Sentence { words: Vec::new(), tags: Vec::new(), lang: None, line: line + 1 },
+                ));
+            } else {
+                current.line = line + 1;
+            }
+            continue;
+        }
+        if let Some((word, tag)) = parse(raw, line)? {
+            if current.words.is_empty() {
+                current.line = line;
+            }
+            current.words.push(word);
+            current.tags.push(tag);
+        }
+    }
+    if !current.words.is_empty() {
+        out.push(current);
+    }
+    Ok(out)
+}
+
+fn read_conll(path: &Path, text: &str) -> Result<Vec<Sentence>, DataError> {
+    sentences_from_lines(text, |raw, line| {
+        if raw.starts_with("-DOCSTART-") {
+            return Ok(None);
+        }
+        let columns: Vec<&str> = raw.split(['\t', ' ']).filter(|c| !c.is_empty()).collect();
+        match columns.as_slice() {
+            [word, .., tag] => Ok(Some((word.to_string(), tag.to_string()))),
+            _ => Err(DataError::new(path, line, "expected a word and a tag separated by a tab")),
+        }
+    })
+}
+
+fn read_conllu(path: &Path, text: &str) -> Result<Vec<Sentence>, DataError> {
+    sentences_from_lines(text, |raw, line| {
+        if raw.starts_with('#') {
+            return Ok(None);
+        }
+        let columns: Vec<&str> = raw.split('\t').collect();
+        if columns.len() != 10 {
+            return Err(DataError::new(path, line, format!("{} columns; CoNLL-U has 10", columns.len())));
+        }
+        // Multi-word token ranges ("4-5") and empty nodes ("8.1") carry no UPOS of their own:
+        // the syntactic words that follow do.
+        if columns[0].contains('-') || columns[0].contains('.') {
+            return Ok(None);
+        }
+        Ok(Some((columns[1].to_string(), columns[3].to_string())))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conll_conllu_jsonl() {
+        let tmp = tempfile::tempdir().unwrap();
+        let conll = tmp.path().join("a.conll");
+        std::fs::write(&conll, "-DOCSTART- O\n\nEmpire\tB-facility\nState\tI-facility\n\n\nhello\tO\n").unwrap();
+        let s = read(&conll).unwrap();
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].tags, ["B-facility", "I-facility"]);
+        assert_eq!(s[1].line, 7);
+
+        let conllu = tmp.path().join("b.conllu");
+        std::fs::write(
+            &conllu,
+            "# text = Burda da öylemi\n1\tBurda\tbur\tPRON\tPRD\t_\t3\tnpadvmod\t_\t_\n2-3\tdaöylemi\t_\t_\t_\t_\t_\t_\t_\t_\n2\tda\tda\tCCONJ\t_\t_\t0\tcc\t_\t_\n3\töylemi\töyle\tADV\t_\t_\t0\troot\t_\t_\n",
+        )
+        .unwrap();
+        let s = read(&conllu).unwrap();
+        assert_eq!(s[0].words, ["Burda", "da", "öylemi"]);
+        assert_eq!(s[0].tags, ["PRON", "CCONJ", "ADV"]);
+
+        let bad = tmp.path().join("c.conllu");
+        std::fs::write(&bad, "1\tx\tx\tNOUN\n").unwrap();
+        assert!(read(&bad).unwrap_err().to_string().contains("c.conllu:1: 4 columns"));
+
+        let jsonl = tmp.path().join("d.jsonl");
+        std::fs::write(&jsonl, "{\"tokens\": [\"東京\", \"へ\"], \"tags\": [\"B-LOC\", \"O\"], \"lang\": \"ja\"}\n{\"tokens\": [\"a\"], \"tags\": []}\n").unwrap();
+        let err = read(&jsonl).unwrap_err().to_string();
+        assert!(err.contains("d.jsonl:2: 1 tokens but 0 tags"), "{err}");
+    }
+}
