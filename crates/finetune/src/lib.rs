@@ -1,11 +1,17 @@
-//! The `finetune` stage (in progress, issue #5). So far:
+//! The `finetune` stage (in progress, issue #5):
+//! - [`config`]: the TOML configuration, with transformers' `TrainingArguments` names;
 //! - [`data`]: labelled data readers — sequence classification (JSONL, CSV/TSV), token
 //!   classification (JSONL, CoNLL, CoNLL-U), extractive QA (SQuAD JSON, JSONL) — with errors
 //!   naming file and line;
+//! - [`sequence_classification`]: fine-tuning and per-language evaluation for classification;
 //! - [`metrics`]: [`metrics::seqeval`] (entity F1 for NER, token accuracy for POS),
 //!   [`metrics::squad`] (exact match and F1, script-aware), [`metrics::classification`]
 //!   (accuracy, macro-F1).
 #![deny(missing_docs)]
 
+pub mod config;
 pub mod data;
 pub mod metrics;
+pub mod sequence_classification;
+
+pub use config::FinetuneConfig;

@@ -1,16 +1,22 @@
-//! `finetune`: fine-tuning stage: supervised loss on labelled data.
-//!
-//! The training itself lands with issue #5; today the binary checks the libtorch set-up.
+//! `finetune`: fine-tune a pretrained encoder on labelled data and evaluate it per language.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use finetune::FinetuneConfig;
 
 #[derive(Parser)]
-#[command(version, about = "Fine-tuning stage: supervised loss on labelled data")]
-struct Args {
+#[command(version, about = "Fine-tune a BERT on labelled data (sequence classification so far)")]
+struct Cli {
+    /// The run configuration (configs/finetune/*.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Override a setting: --set learning_rate=3e-5 (repeatable; typed like the key).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
@@ -19,11 +25,33 @@ enum Command {
     Doctor,
 }
 
+fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(Command::Doctor) = cli.command {
+        println!("{}", model::runtime_report());
+        return Ok(());
+    }
+    let path = cli.config.ok_or_else(|| anyhow::anyhow!("give --config configs/finetune/<task>.toml"))?;
+    let config = FinetuneConfig::load(&path, &cli.set)?;
+    let outcome = finetune::sequence_classification::train(&config)?;
+    println!("{}", serde_json::to_string_pretty(&outcome.best)?);
+    eprintln!("done after step {}: {}", outcome.steps, outcome.output_dir.display());
+    Ok(())
+}
+
 fn main() -> ExitCode {
-    match Args::parse().command {
-        Command::Doctor => {
-            println!("{}", model::runtime_report());
-            ExitCode::SUCCESS
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
         }
     }
 }

@@ -72,7 +72,12 @@ impl BertModel {
         let x = self.embeddings.forward_t(inputs.input_ids, inputs.token_type_ids, self.compute_kind, train)?;
         let mask = sdpa_mask(mask, inputs.attention_mask, t, x.device());
         let last_hidden_state = self.encoder.forward_t(&x, &mask, train);
-        let pooler_output = self.pooler.as_ref().map(|dense| dense.forward(&last_hidden_state.select(1, 0)).tanh());
+        let pooler_output = self.pool(&last_hidden_state.select(1, 0));
         Ok(BertOutput { last_hidden_state, pooler_output })
+    }
+
+    /// The pooler (dense + tanh) applied to `states` [B, H], if the model has one.
+    pub fn pool(&self, states: &Tensor) -> Option<Tensor> {
+        self.pooler.as_ref().map(|dense| dense.forward(states).tanh())
     }
 }

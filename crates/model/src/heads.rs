@@ -76,13 +76,28 @@ fn classifier_dropout(c: &BertConfig) -> f64 {
     c.classifier_dropout.unwrap_or(c.hidden_dropout_prob)
 }
 
-/// `BertForSequenceClassification`: a linear classifier on the pooled `[CLS]` state.
+/// Which state a sequence classifier pools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pooling {
+    /// The first token (`[CLS]`), as BERT and transformers.
+    Cls,
+    /// The mean over real (non-padding) tokens.
+    Mean,
+    /// The last real token: with causal attention, the only one that has seen the whole input.
+    Last,
+}
+
+/// `BertForSequenceClassification`: a linear classifier on the pooled state (`[CLS]` by
+/// default, as transformers; `mean` or `last` for encoders kept causal).
 #[derive(Debug)]
 pub struct BertForSequenceClassification {
     /// The encoder with its pooler, under `bert.`.
     pub bert: BertModel,
     classifier: Linear,
     dropout: f64,
+    /// Which state goes through the pooler.
+    pub pooling: Pooling,
 }
 
 impl BertForSequenceClassification {
@@ -92,13 +107,32 @@ impl BertForSequenceClassification {
             bert: BertModel::new(root / "bert", c, true),
             classifier: Linear::new(root / "classifier", c.hidden_size, num_labels, c.initializer_range),
             dropout: classifier_dropout(c),
+            pooling: Pooling::Cls,
         }
     }
 
     /// Logits [B, num_labels].
     pub fn forward_t(&self, inputs: Inputs, mask: AttentionMask, train: bool) -> Result<Tensor> {
         let out = self.bert.forward_t(inputs, mask, train)?;
-        let pooled = out.pooler_output.unwrap_or_else(|| out.last_hidden_state.select(1, 0));
+        let h = &out.last_hidden_state;
+        let pooled = match self.pooling {
+            Pooling::Cls => out.pooler_output.unwrap_or_else(|| h.select(1, 0)),
+            Pooling::Mean | Pooling::Last => {
+                let (b, t) = inputs.input_ids.size2()?;
+                let real = match inputs.attention_mask {
+                    Some(m) => m.to_kind(h.kind()),
+                    None => Tensor::ones([b, t], (h.kind(), h.device())),
+                };
+                let state = if self.pooling == Pooling::Mean {
+                    (h * real.unsqueeze(-1)).sum_dim_intlist(1, false, h.kind())
+                        / real.sum_dim_intlist(1, true, h.kind())
+                } else {
+                    let last = (real.sum_dim_intlist(1, false, tch::Kind::Int64) - 1).clamp_min(0);
+                    h.gather(1, &last.view([b, 1, 1]).expand([b, 1, h.size()[2]], false), false).squeeze_dim(1)
+                };
+                self.bert.pool(&state).unwrap_or(state)
+            }
+        };
         Ok(self.classifier.forward(&dropout(&pooled, self.dropout, train)))
     }
 }

@@ -38,5 +38,7 @@ pub use checkpoint::LoadReport;
 pub use config::{BertConfig, HiddenAct};
 pub use device::{parse_device, runtime_report, DeviceError, RuntimeReport};
 pub use error::{Error, Result};
-pub use heads::{BertForLM, BertForQuestionAnswering, BertForSequenceClassification, BertForTokenClassification};
+pub use heads::{
+    BertForLM, BertForQuestionAnswering, BertForSequenceClassification, BertForTokenClassification, Pooling,
+};
 pub use model_dir::ModelDir;

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use corpus::sampler::mix;
 use corpus::{Corpus, WindowSampler};
 use model::{BertConfig, BertForLM, Inputs, ModelDir};
 use serde_json::json;
@@ -217,7 +216,7 @@ pub fn train(config: &PretrainConfig, resume: Resume, stop: Arc<AtomicBool>) -> 
     let mut interrupted = false;
     while step < o.max_steps {
         // Dropout (and nothing else random in libtorch) is a pure function of (seed, step).
-        tch::manual_seed((mix(config.seed ^ mix(step)) >> 1) as i64);
+        training::seed::seed_step(config.seed, step);
         let lr = schedule.lr_at(step);
         let batches: Vec<_> = (0..o.grad_accum)
             .map(|micro| batch::draw(&sampler, &spec, step, micro, 0, device))

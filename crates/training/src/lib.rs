@@ -5,7 +5,8 @@
 //! - [`checkpoint`]: atomic step checkpoints (model directory + optimizer + trainer state),
 //!   newest-valid lookup, keep-last and keep-best retention;
 //! - [`run_dir`]: the run directory's lock and `metrics.jsonl`;
-//! - [`overrides`]: typed TOML configs with `--set key=value`.
+//! - [`overrides`]: typed TOML configs with `--set key=value`;
+//! - [`seed`]: keyed randomness, so that resuming replays shuffles and dropout exactly.
 #![deny(missing_docs)]
 
 pub mod adamw;
@@ -14,6 +15,7 @@ pub mod error;
 pub mod overrides;
 pub mod run_dir;
 pub mod schedule;
+pub mod seed;
 
 pub use adamw::{AdamW, AdamWConfig};
 pub use checkpoint::TrainerState;

@@ -1,0 +1,158 @@
+//! The fine-tuning configuration (`configs/finetune/*.toml`). Where transformers'
+//! `TrainingArguments` has a counterpart the key has its name, so an HF script translates line
+//! by line; unknown keys are refused and `--set` overrides are typed.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::classification::Fields;
+
+/// The task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Task {
+    /// One label per text or text pair.
+    Classification,
+}
+
+/// Attention of the fine-tuned encoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Attention {
+    /// BERT's: every token sees every token.
+    Bidirectional,
+    /// As the causal pretraining objective: each token sees the ones before it.
+    Causal,
+}
+
+/// Everything `finetune` reads from its TOML file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FinetuneConfig {
+    /// The task.
+    pub task: Task,
+    /// A model directory to start from (ours or Hugging Face's); "" = from scratch with
+    /// `scratch_tokenizer` and the `[model]`-less defaults of a tiny BERT.
+    pub model_name_or_path: String,
+    /// For from-scratch runs: the tokenizer.json to use.
+    pub scratch_tokenizer: String,
+    /// Run directory.
+    pub output_dir: PathBuf,
+    /// Training data.
+    pub train_file: PathBuf,
+    /// Evaluation data (rows may carry `lang`).
+    pub validation_file: PathBuf,
+    /// Field and column names.
+    pub fields: Fields,
+    /// Longest input in tokens (longer ones are truncated and counted).
+    pub max_seq_length: usize,
+    /// Encoder attention.
+    pub attention: Attention,
+    /// Pooled state for the classifier: `cls`, `mean` or `last`.
+    pub pooling: model::Pooling,
+    /// Epochs (when `max_steps` is 0).
+    pub num_train_epochs: f64,
+    /// Optimizer steps; > 0 overrides `num_train_epochs`.
+    pub max_steps: u64,
+    /// Examples per micro-batch.
+    pub per_device_train_batch_size: usize,
+    /// Examples per evaluation batch.
+    pub per_device_eval_batch_size: usize,
+    /// Micro-batches per optimizer step.
+    pub gradient_accumulation_steps: usize,
+    /// Peak learning rate.
+    pub learning_rate: f64,
+    /// Linear warm-up steps.
+    pub warmup_steps: u64,
+    /// `linear` (to 0), `cosine` or `constant`.
+    pub lr_scheduler_type: training::Decay,
+    /// Decoupled weight decay (not on biases and LayerNorm).
+    pub weight_decay: f64,
+    /// AdamW β1.
+    pub adam_beta1: f64,
+    /// AdamW β2.
+    pub adam_beta2: f64,
+    /// AdamW ε.
+    pub adam_epsilon: f64,
+    /// Gradient clipping (0 = off).
+    pub max_grad_norm: f64,
+    /// Seed of initialisation, shuffling and dropout.
+    pub seed: u64,
+    /// Evaluate every this many steps (0 = every epoch).
+    pub eval_steps: u64,
+    /// Metric that picks the best checkpoint: `accuracy`, `macro_f1` or `loss`.
+    pub metric_for_best_model: String,
+    /// Stop after this many evaluations without improvement (0 = never).
+    pub early_stopping_patience: usize,
+    /// Log every this many steps.
+    pub logging_steps: u64,
+    /// `cpu`, `cuda`, `cuda:N` or `auto`.
+    pub device: String,
+}
+
+impl Default for FinetuneConfig {
+    fn default() -> Self {
+        FinetuneConfig {
+            task: Task::Classification,
+            model_name_or_path: String::new(),
+            scratch_tokenizer: String::new(),
+            output_dir: "runs/finetune".into(),
+            train_file: PathBuf::new(),
+            validation_file: PathBuf::new(),
+            fields: Fields::default(),
+            max_seq_length: 128,
+            attention: Attention::Bidirectional,
+            pooling: model::Pooling::Cls,
+            num_train_epochs: 3.0,
+            max_steps: 0,
+            per_device_train_batch_size: 16,
+            per_device_eval_batch_size: 64,
+            gradient_accumulation_steps: 1,
+            learning_rate: 5e-5,
+            warmup_steps: 0,
+            lr_scheduler_type: training::Decay::Linear,
+            weight_decay: 0.0,
+            adam_beta1: 0.9,
+            adam_beta2: 0.999,
+            adam_epsilon: 1e-8,
+            max_grad_norm: 1.0,
+            seed: 42,
+            eval_steps: 0,
+            metric_for_best_model: "accuracy".into(),
+            early_stopping_patience: 0,
+            logging_steps: 10,
+            device: "auto".into(),
+        }
+    }
+}
+
+impl FinetuneConfig {
+    /// Reads `path` and applies `--set` overrides.
+    pub fn load(path: &Path, overrides: &[String]) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let c: FinetuneConfig =
+            training::overrides::load_with_overrides(&text, &path.display().to_string(), overrides)?;
+        c.validate().map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        Ok(c)
+    }
+
+    /// Checks what the types do not.
+    pub fn validate(&self) -> Result<(), String> {
+        if !["accuracy", "macro_f1", "loss"].contains(&self.metric_for_best_model.as_str()) {
+            return Err(format!(
+                "metric_for_best_model = {:?}: expected \"accuracy\", \"macro_f1\" or \"loss\"",
+                self.metric_for_best_model
+            ));
+        }
+        if self.per_device_train_batch_size == 0 || self.gradient_accumulation_steps == 0 || self.max_seq_length < 4 {
+            return Err(
+                "per_device_train_batch_size, gradient_accumulation_steps must be ≥ 1 and max_seq_length ≥ 4".into()
+            );
+        }
+        if self.model_name_or_path.is_empty() && self.scratch_tokenizer.is_empty() {
+            return Err("give model_name_or_path (a model directory) or scratch_tokenizer (a tokenizer.json)".into());
+        }
+        Ok(())
+    }
+}

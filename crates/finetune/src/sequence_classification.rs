@@ -1,0 +1,368 @@
+//! Fine-tuning for sequence classification: L_fine = −(1/M) Σ log p(y_j | x_j; θ) over the
+//! labelled examples, with the shared training machinery (AdamW, schedule, clipping), dynamic
+//! padding in batches of similar length, evaluation per language, and the best checkpoint kept
+//! by the chosen metric.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use model::{AttentionMask, BertConfig, BertForSequenceClassification, Inputs, ModelDir};
+use serde_json::json;
+use tch::nn::VarStore;
+use tch::{Device, Kind, Tensor};
+use tokenizers::{Tokenizer, TruncationParams};
+use training::{AdamW, AdamWConfig, RunDir, Schedule};
+
+use crate::config::{Attention, FinetuneConfig};
+use crate::data::classification::{self, Example};
+use crate::metrics::classification::{accuracy, macro_f1};
+
+/// One encoded example.
+#[derive(Debug, Clone)]
+struct Encoded {
+    ids: Vec<i64>,
+    type_ids: Vec<i64>,
+    label: i64,
+    lang: String,
+}
+
+/// Scores on one evaluation set (per language and overall).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Scores {
+    /// Mean cross-entropy.
+    pub loss: f64,
+    /// Share right.
+    pub accuracy: f64,
+    /// Macro-averaged F1.
+    pub macro_f1: f64,
+    /// Examples.
+    pub examples: usize,
+}
+
+/// What a run reports.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Run directory.
+    pub output_dir: PathBuf,
+    /// Best evaluation: overall, per language, and the average over languages.
+    pub best: serde_json::Value,
+    /// Optimizer steps done.
+    pub steps: u64,
+}
+
+fn encode(
+    tokenizer: &Tokenizer,
+    examples: &[Example],
+    labels: &BTreeMap<String, i64>,
+    path: &Path,
+) -> anyhow::Result<(Vec<Encoded>, usize)> {
+    let mut truncated = 0;
+    let mut out = Vec::with_capacity(examples.len());
+    for e in examples {
+        let label = *labels.get(&e.label).ok_or_else(|| {
+            anyhow::anyhow!(
+                "{}:{}: label {:?} is not among the training labels {:?}",
+                path.display(),
+                e.line,
+                e.label,
+                labels.keys().collect::<Vec<_>>()
+            )
+        })?;
+        let encoding = match &e.text_pair {
+            Some(pair) => tokenizer.encode((e.text.as_str(), pair.as_str()), true),
+            None => tokenizer.encode(e.text.as_str(), true),
+        }
+        .map_err(|err| anyhow::anyhow!("{}:{}: {err}", path.display(), e.line))?;
+        truncated += usize::from(!encoding.get_overflowing().is_empty());
+        out.push(Encoded {
+            ids: encoding.get_ids().iter().map(|&i| i64::from(i)).collect(),
+            type_ids: encoding.get_type_ids().iter().map(|&i| i64::from(i)).collect(),
+            label,
+            lang: e.lang.clone().unwrap_or_else(|| "all".into()),
+        });
+    }
+    Ok((out, truncated))
+}
+
+/// Pads a batch to its longest member (dynamic padding).
+fn collate(items: &[&Encoded], pad: i64, device: Device) -> (Tensor, Tensor, Tensor, Tensor) {
+    let t = items.iter().map(|e| e.ids.len()).max().unwrap_or(1);
+    let (mut ids, mut mask, mut types) = (Vec::new(), Vec::new(), Vec::new());
+    for e in items {
+        let n = e.ids.len();
+        ids.extend(e.ids.iter().copied().chain(std::iter::repeat_n(pad, t - n)));
+        types.extend(e.type_ids.iter().copied().chain(std::iter::repeat_n(0, t - n)));
+        mask.extend(std::iter::repeat_n(1i64, n).chain(std::iter::repeat_n(0, t - n)));
+    }
+    let shape = [items.len() as i64, t as i64];
+    let labels: Vec<i64> = items.iter().map(|e| e.label).collect();
+    (
+        Tensor::from_slice(&ids).view(shape).to_device(device),
+        Tensor::from_slice(&mask).view(shape).to_device(device),
+        Tensor::from_slice(&types).view(shape).to_device(device),
+        Tensor::from_slice(&labels).to_device(device),
+    )
+}
+
+/// The example order of an epoch: shuffled by (seed, epoch), then grouped into runs of similar
+/// length so that padding stays small, and the batches shuffled again.
+fn epoch_batches(data: &[Encoded], batch: usize, seed: u64, epoch: u64) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..data.len()).collect();
+    let key = |i: usize| {
+        training::seed::mix(seed ^ training::seed::mix(epoch ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)))
+    };
+    order.sort_by_key(|&i| key(i));
+    let mut batches: Vec<Vec<usize>> = Vec::new();
+    for pool in order.chunks(batch * 50) {
+        let mut pool = pool.to_vec();
+        pool.sort_by_key(|&i| data[i].ids.len());
+        batches.extend(pool.chunks(batch).map(<[usize]>::to_vec));
+    }
+    batches.sort_by_key(|b| key(b[0] + data.len()));
+    batches
+}
+
+fn evaluate(
+    model: &BertForSequenceClassification,
+    data: &[Encoded],
+    c: &FinetuneConfig,
+    pad: i64,
+    device: Device,
+) -> anyhow::Result<BTreeMap<String, Scores>> {
+    let mask_kind = if c.attention == Attention::Causal { AttentionMask::Causal } else { AttentionMask::Bidirectional };
+    let mut by_lang: BTreeMap<String, (Vec<usize>, Vec<usize>, f64)> = BTreeMap::new();
+    tch::no_grad(|| -> anyhow::Result<()> {
+        for chunk in data.chunks(c.per_device_eval_batch_size.max(1)) {
+            let items: Vec<&Encoded> = chunk.iter().collect();
+            let (ids, mask, types, labels) = collate(&items, pad, device);
+            let logits = model.forward_t(
+                Inputs { input_ids: &ids, attention_mask: Some(&mask), token_type_ids: Some(&types) },
+                mask_kind,
+                false,
+            )?;
+            let losses = logits.to_kind(Kind::Float).cross_entropy_loss::<Tensor>(
+                &labels,
+                None,
+                tch::Reduction::None,
+                -100,
+                0.0,
+            );
+            let preds: Vec<i64> = Vec::try_from(logits.argmax(-1, false))?;
+            let losses: Vec<f64> = Vec::try_from(losses.to_kind(Kind::Double))?;
+            for ((e, p), l) in chunk.iter().zip(preds).zip(losses) {
+                let keys: &[&str] = if e.lang == "all" { &["all"] } else { &[e.lang.as_str(), "all"] };
+                for key in keys {
+                    let entry = by_lang.entry(key.to_string()).or_default();
+                    entry.0.push(e.label as usize);
+                    entry.1.push(p as usize);
+                    entry.2 += l;
+                }
+            }
+        }
+        Ok(())
+    })?;
+    Ok(by_lang
+        .into_iter()
+        .map(|(lang, (t, p, loss))| {
+            let n = t.len();
+            (
+                lang,
+                Scores {
+                    loss: loss / n.max(1) as f64,
+                    accuracy: accuracy(&t, &p),
+                    macro_f1: macro_f1(&t, &p),
+                    examples: n,
+                },
+            )
+        })
+        .collect())
+}
+
+fn metric(scores: &Scores, name: &str) -> f64 {
+    match name {
+        "loss" => -scores.loss,
+        "macro_f1" => scores.macro_f1,
+        _ => scores.accuracy,
+    }
+}
+
+/// Trains and evaluates as `c` says.
+pub fn train(c: &FinetuneConfig) -> anyhow::Result<Outcome> {
+    let device = model::parse_device(&c.device)?;
+    let train_examples = classification::read(&c.train_file, &c.fields)?;
+    let eval_examples = classification::read(&c.validation_file, &c.fields)?;
+    let names: std::collections::BTreeSet<String> = train_examples.iter().map(|e| e.label.clone()).collect();
+    let labels: BTreeMap<String, i64> = names.iter().enumerate().map(|(i, l)| (l.clone(), i as i64)).collect();
+    let label_list: Vec<String> = names.into_iter().collect();
+
+    let (mut bert_config, init, mut tokenizer) = if c.model_name_or_path.is_empty() {
+        let tokenizer =
+            Tokenizer::from_file(&c.scratch_tokenizer).map_err(|e| anyhow::anyhow!("{}: {e}", c.scratch_tokenizer))?;
+        let config = BertConfig {
+            vocab_size: tokenizer.get_vocab_size(true) as i64,
+            hidden_size: 128,
+            num_hidden_layers: 2,
+            num_attention_heads: 4,
+            intermediate_size: 512,
+            max_position_embeddings: c.max_seq_length as i64,
+            ..BertConfig::default()
+        };
+        (config, None, tokenizer)
+    } else {
+        let dir = ModelDir::open(Path::new(&c.model_name_or_path))?;
+        let tokenizer = dir.tokenizer()?;
+        (dir.config.clone(), Some(dir), tokenizer)
+    };
+    if let Some(existing) = bert_config.labels() {
+        let fine_tuned = bert_config.architectures.iter().flatten().any(|a| a == "BertForSequenceClassification");
+        if fine_tuned && existing != label_list {
+            bail!(
+                "{}: the checkpoint's labels {existing:?} differ from the data's {label_list:?}",
+                c.model_name_or_path
+            );
+        }
+    }
+    if c.max_seq_length as i64 > bert_config.max_position_embeddings {
+        bail!(
+            "max_seq_length = {} exceeds the model's max_position_embeddings = {}",
+            c.max_seq_length,
+            bert_config.max_position_embeddings
+        );
+    }
+    bert_config.set_labels(&label_list);
+    bert_config.architectures = Some(vec!["BertForSequenceClassification".into()]);
+    bert_config.is_decoder = false;
+    tokenizer
+        .with_truncation(Some(TruncationParams { max_length: c.max_seq_length, ..Default::default() }))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let pad = tokenizer.token_to_id("[PAD]").map_or(bert_config.pad_token_id, i64::from);
+
+    let (train_data, truncated) = encode(&tokenizer, &train_examples, &labels, &c.train_file)?;
+    let (eval_data, eval_truncated) = encode(&tokenizer, &eval_examples, &labels, &c.validation_file)?;
+    if truncated + eval_truncated > 0 {
+        tracing::warn!(
+            "{truncated} training and {eval_truncated} evaluation inputs truncated to max_seq_length = {}",
+            c.max_seq_length
+        );
+    }
+
+    let run = RunDir::lock(&c.output_dir)?;
+    std::fs::write(run.path().join("config.toml"), toml::to_string_pretty(c)?).context("writing config.toml")?;
+    let mut metrics_log = run.metrics()?;
+    tch::manual_seed(c.seed as i64);
+    let vs = VarStore::new(device);
+    let mut model = BertForSequenceClassification::new(&vs.root(), &bert_config, label_list.len() as i64);
+    model.pooling = c.pooling;
+    if let Some(dir) = &init {
+        let report = dir.load_weights(&vs, false)?;
+        tracing::info!("init {}: {report}", dir.path.display());
+    }
+    let steps_per_epoch =
+        train_data.len().div_ceil(c.per_device_train_batch_size * c.gradient_accumulation_steps) as u64;
+    let total = if c.max_steps > 0 { c.max_steps } else { (c.num_train_epochs * steps_per_epoch as f64).ceil() as u64 };
+    let schedule = Schedule {
+        lr: c.learning_rate,
+        min_lr: 0.0,
+        warmup_steps: c.warmup_steps,
+        total_steps: total,
+        decay: c.lr_scheduler_type,
+    };
+    let mut opt = AdamW::new(
+        &vs,
+        AdamWConfig { beta1: c.adam_beta1, beta2: c.adam_beta2, eps: c.adam_epsilon, weight_decay: c.weight_decay },
+    );
+    let mask_kind = if c.attention == Attention::Causal { AttentionMask::Causal } else { AttentionMask::Bidirectional };
+    tracing::info!(
+        "{} training examples, {} labels, {total} steps ({steps_per_epoch} per epoch)",
+        train_data.len(),
+        label_list.len()
+    );
+
+    let (mut step, mut epoch) = (0u64, 0u64);
+    let (mut best, mut best_value, mut since_best) = (serde_json::Value::Null, f64::NEG_INFINITY, 0usize);
+    'training: while step < total {
+        let batches = epoch_batches(&train_data, c.per_device_train_batch_size, c.seed, epoch);
+        for group in batches.chunks(c.gradient_accumulation_steps) {
+            training::seed::seed_step(c.seed, step);
+            let examples: usize = group.iter().map(Vec::len).sum();
+            opt.zero_grad();
+            let mut loss_sum = 0.0;
+            for batch in group {
+                let items: Vec<&Encoded> = batch.iter().map(|&i| &train_data[i]).collect();
+                let (ids, mask, types, y) = collate(&items, pad, device);
+                let logits = model.forward_t(
+                    Inputs { input_ids: &ids, attention_mask: Some(&mask), token_type_ids: Some(&types) },
+                    mask_kind,
+                    true,
+                )?;
+                let loss =
+                    logits.to_kind(Kind::Float).cross_entropy_loss::<Tensor>(&y, None, tch::Reduction::Sum, -100, 0.0)
+                        / examples as f64;
+                loss.backward();
+                loss_sum += loss.double_value(&[]);
+            }
+            let grad_norm = opt.clip_grad_norm(c.max_grad_norm);
+            let lr = schedule.lr_at(step);
+            opt.step(lr);
+            step += 1;
+            if step % c.logging_steps.max(1) == 0 {
+                metrics_log.write(
+                    &json!({"step": step, "epoch": epoch, "loss": loss_sum, "lr": lr, "grad_norm": grad_norm}),
+                )?;
+            }
+            let end_of_epoch = step % steps_per_epoch == 0;
+            if (c.eval_steps > 0 && step % c.eval_steps == 0) || (c.eval_steps == 0 && end_of_epoch) || step == total {
+                let scores = evaluate(&model, &eval_data, c, pad, device)?;
+                let langs: Vec<&Scores> = scores.iter().filter(|(l, _)| l.as_str() != "all").map(|(_, s)| s).collect();
+                let average = if langs.is_empty() {
+                    None
+                } else {
+                    Some(langs.iter().map(|s| s.accuracy).sum::<f64>() / langs.len() as f64)
+                };
+                let row = json!({"step": step, "epoch": epoch, "split": "validation", "scores": scores, "average_accuracy_over_languages": average});
+                metrics_log.write(&row)?;
+                let value = metric(&scores["all"], &c.metric_for_best_model);
+                tracing::info!(
+                    "step {step}: validation accuracy {:.4}, macro-F1 {:.4}",
+                    scores["all"].accuracy,
+                    scores["all"].macro_f1
+                );
+                if value > best_value {
+                    (best_value, best, since_best) = (value, row, 0);
+                    model::model_dir::save(
+                        &run.path().join("best"),
+                        &bert_config,
+                        &vs,
+                        Some(&tokenizer_without_truncation(&tokenizer)),
+                    )?;
+                } else {
+                    since_best += 1;
+                    if c.early_stopping_patience > 0 && since_best >= c.early_stopping_patience {
+                        tracing::info!("early stop: {since_best} evaluations without improvement");
+                        break 'training;
+                    }
+                }
+            }
+            if step >= total {
+                break 'training;
+            }
+        }
+        epoch += 1;
+    }
+    model::model_dir::save(
+        &run.path().join("final"),
+        &bert_config,
+        &vs,
+        Some(&tokenizer_without_truncation(&tokenizer)),
+    )?;
+    let results = run.path().join("eval_results.json");
+    std::fs::write(&results, serde_json::to_string_pretty(&best)?).with_context(|| results.display().to_string())?;
+    Ok(Outcome { output_dir: run.path().to_path_buf(), best, steps: step })
+}
+
+fn tokenizer_without_truncation(t: &Tokenizer) -> Tokenizer {
+    let mut t = t.clone();
+    let _ = t.with_truncation(None);
+    t
+}

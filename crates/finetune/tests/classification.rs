@@ -1,0 +1,123 @@
+//! Sequence classification end to end on real text: language identification over the UDHR
+//! articles of the bundled sample (17 languages, articles held out), from scratch and with a
+//! causal encoder pooled on its last token; plus refusals.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use finetune::config::Attention;
+use finetune::FinetuneConfig;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+/// Train/validation JSONL for language ID (every 4th article held out) and a tokenizer trained
+/// on the training articles, built once.
+fn lid_data() -> &'static (tempfile::TempDir, PathBuf, PathBuf, PathBuf) {
+    static DATA: OnceLock<(tempfile::TempDir, PathBuf, PathBuf, PathBuf)> = OnceLock::new();
+    DATA.get_or_init(|| {
+        let tmp = tempfile::tempdir().unwrap();
+        let (mut train, mut val) = (String::new(), String::new());
+        let raw = tmp.path().join("raw");
+        for entry in std::fs::read_dir(root().join("data/sample")).unwrap() {
+            let lang_dir = entry.unwrap().path();
+            if !lang_dir.is_dir() {
+                continue;
+            }
+            let lang = lang_dir.file_name().unwrap().to_string_lossy().into_owned();
+            let text = std::fs::read_to_string(lang_dir.join("udhr.txt")).unwrap();
+            let mut train_lines = String::new();
+            for (i, line) in text.lines().enumerate() {
+                let row = serde_json::json!({"text": line, "label": lang, "lang": lang}).to_string() + "\n";
+                if i % 4 == 3 {
+                    val.push_str(&row);
+                } else {
+                    train.push_str(&row);
+                    train_lines.push_str(line);
+                    train_lines.push('\n');
+                }
+            }
+            std::fs::create_dir_all(raw.join(&lang)).unwrap();
+            std::fs::write(raw.join(&lang).join("train.txt"), train_lines).unwrap();
+        }
+        let (train_path, val_path) = (tmp.path().join("train.jsonl"), tmp.path().join("validation.jsonl"));
+        std::fs::write(&train_path, train).unwrap();
+        std::fs::write(&val_path, val).unwrap();
+        let mut c = corpus::BuildConfig::for_directory(raw, tmp.path().join("corpus"));
+        c.tokenizer.vocab_size = 2000;
+        c.val_fraction = 0.0;
+        corpus::build(&c, false).unwrap();
+        let tokenizer = tmp.path().join("corpus/tokenizer.json");
+        (tmp, train_path, val_path, tokenizer)
+    })
+}
+
+fn config(out: &Path) -> FinetuneConfig {
+    let (_, train, val, tokenizer) = lid_data();
+    FinetuneConfig {
+        scratch_tokenizer: tokenizer.display().to_string(),
+        output_dir: out.to_path_buf(),
+        train_file: train.clone(),
+        validation_file: val.clone(),
+        max_seq_length: 64,
+        max_steps: 300,
+        per_device_train_batch_size: 16,
+        learning_rate: 1e-3,
+        warmup_steps: 5,
+        eval_steps: 100,
+        device: "cpu".into(),
+        ..FinetuneConfig::default()
+    }
+}
+
+#[test]
+fn language_id_learns_per_language_and_writes_hf_checkpoints() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = finetune::sequence_classification::train(&config(&tmp.path().join("lid"))).unwrap();
+    let all = &out.best["scores"]["all"];
+    // Chance is 1/17; the tokenizer is trained per run (not deterministic upstream), so the bar
+    // leaves room.
+    assert!(all["accuracy"].as_f64().unwrap() > 0.8, "{}", out.best);
+    let per_lang = out.best["scores"].as_object().unwrap();
+    assert!(per_lang.len() >= 17, "per-language scores: {:?}", per_lang.keys());
+    assert!(out.best["average_accuracy_over_languages"].as_f64().is_some());
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.output_dir.join("eval_results.json")).unwrap()).unwrap();
+    assert_eq!(results["step"], out.best["step"]);
+    let accuracy = |v: &serde_json::Value| v["scores"]["all"]["accuracy"].as_f64().unwrap();
+    assert!((accuracy(&results) - accuracy(&out.best)).abs() < 1e-12);
+    for dir in ["best", "final"] {
+        let m = model::ModelDir::open(&out.output_dir.join(dir)).unwrap();
+        assert_eq!(m.config.architectures.as_deref(), Some(&["BertForSequenceClassification".to_string()][..]));
+        assert_eq!(m.config.labels().unwrap().len(), per_lang.len() - 1);
+    }
+
+    // A causal encoder pooled on its last token learns too.
+    let mut causal = config(&tmp.path().join("causal"));
+    causal.attention = Attention::Causal;
+    causal.pooling = model::Pooling::Last;
+    let out = finetune::sequence_classification::train(&causal).unwrap();
+    assert!(out.best["scores"]["all"]["accuracy"].as_f64().unwrap() > 0.8, "{}", out.best);
+}
+
+#[test]
+fn unknown_evaluation_labels_and_bad_rows_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("val.jsonl");
+    std::fs::write(&bad, "{\"text\": \"hello\", \"label\": \"xx\"}\n").unwrap();
+    let mut c = config(&tmp.path().join("run"));
+    c.validation_file = bad.clone();
+    let err = format!("{:#}", finetune::sequence_classification::train(&c).unwrap_err());
+    assert!(err.contains("val.jsonl:1") && err.contains("\"xx\" is not among the training labels"), "{err}");
+    std::fs::write(&bad, "{\"text\": \"hello\"}\n").unwrap();
+    let err = format!("{:#}", finetune::sequence_classification::train(&c).unwrap_err());
+    assert!(err.contains("val.jsonl:1: no field `label`"), "{err}");
+}
+
+#[test]
+fn the_shipped_recipe_parses() {
+    let c = FinetuneConfig::load(&root().join("configs/finetune/mbert-classification.toml"), &[]).unwrap();
+    assert_eq!((c.per_device_train_batch_size, c.per_device_eval_batch_size, c.warmup_steps), (16, 64, 500));
+    assert_eq!((c.num_train_epochs, c.weight_decay), (3.0, 0.01));
+}
