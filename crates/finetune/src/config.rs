@@ -14,6 +14,8 @@ use crate::data::classification::Fields;
 pub enum Task {
     /// One label per text or text pair.
     Classification,
+    /// One tag per word (NER, POS).
+    TokenClassification,
 }
 
 /// Attention of the fine-tuned encoder.
@@ -43,7 +45,7 @@ pub struct FinetuneConfig {
     pub train_file: PathBuf,
     /// Evaluation data (rows may carry `lang`).
     pub validation_file: PathBuf,
-    /// Field and column names.
+    /// Field and column names (classification).
     pub fields: Fields,
     /// Longest input in tokens (longer ones are truncated and counted).
     pub max_seq_length: usize,
@@ -81,7 +83,8 @@ pub struct FinetuneConfig {
     pub seed: u64,
     /// Evaluate every this many steps (0 = every epoch).
     pub eval_steps: u64,
-    /// Metric that picks the best checkpoint: `accuracy`, `macro_f1` or `loss`.
+    /// Metric that picks the best checkpoint: `accuracy`, `macro_f1`, `f1` (entity F1 for BIO
+    /// tags) or `loss`.
     pub metric_for_best_model: String,
     /// Stop after this many evaluations without improvement (0 = never).
     pub early_stopping_patience: usize,
@@ -139,9 +142,9 @@ impl FinetuneConfig {
 
     /// Checks what the types do not.
     pub fn validate(&self) -> Result<(), String> {
-        if !["accuracy", "macro_f1", "loss"].contains(&self.metric_for_best_model.as_str()) {
+        if !["accuracy", "macro_f1", "f1", "loss"].contains(&self.metric_for_best_model.as_str()) {
             return Err(format!(
-                "metric_for_best_model = {:?}: expected \"accuracy\", \"macro_f1\" or \"loss\"",
+                "metric_for_best_model = {:?}: expected \"accuracy\", \"macro_f1\", \"f1\" or \"loss\"",
                 self.metric_for_best_model
             ));
         }

@@ -3,7 +3,7 @@
 //! - [`data`]: labelled data readers — sequence classification (JSONL, CSV/TSV), token
 //!   classification (JSONL, CoNLL, CoNLL-U), extractive QA (SQuAD JSON, JSONL) — with errors
 //!   naming file and line;
-//! - [`sequence_classification`]: fine-tuning and per-language evaluation for classification;
+//! - [`trainer`]: fine-tuning and per-language evaluation for sequence and token classification;
 //! - [`metrics`]: [`metrics::seqeval`] (entity F1 for NER, token accuracy for POS),
 //!   [`metrics::squad`] (exact match and F1, script-aware), [`metrics::classification`]
 //!   (accuracy, macro-F1).
@@ -12,6 +12,6 @@
 pub mod config;
 pub mod data;
 pub mod metrics;
-pub mod sequence_classification;
+pub mod trainer;
 
 pub use config::FinetuneConfig;

@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use finetune::FinetuneConfig;
 
 #[derive(Parser)]
-#[command(version, about = "Fine-tune a BERT on labelled data (sequence classification so far)")]
+#[command(version, about = "Fine-tune a BERT on labelled data (sequence and token classification so far)")]
 struct Cli {
     /// The run configuration (configs/finetune/*.toml).
     #[arg(long)]
@@ -32,7 +32,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let path = cli.config.ok_or_else(|| anyhow::anyhow!("give --config configs/finetune/<task>.toml"))?;
     let config = FinetuneConfig::load(&path, &cli.set)?;
-    let outcome = finetune::sequence_classification::train(&config)?;
+    let outcome = finetune::trainer::train(&config)?;
     println!("{}", serde_json::to_string_pretty(&outcome.best)?);
     eprintln!("done after step {}: {}", outcome.steps, outcome.output_dir.display());
     Ok(())

@@ -74,7 +74,7 @@ fn config(out: &Path) -> FinetuneConfig {
 #[test]
 fn language_id_learns_per_language_and_writes_hf_checkpoints() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = finetune::sequence_classification::train(&config(&tmp.path().join("lid"))).unwrap();
+    let out = finetune::trainer::train(&config(&tmp.path().join("lid"))).unwrap();
     let all = &out.best["scores"]["all"];
     // Chance is 1/17; the tokenizer is trained per run (not deterministic upstream), so the bar
     // leaves room.
@@ -100,7 +100,7 @@ fn language_id_learns_per_language_and_writes_hf_checkpoints() {
     let mut causal = config(&tmp.path().join("causal"));
     causal.attention = Attention::Causal;
     causal.pooling = model::Pooling::Last;
-    let out = finetune::sequence_classification::train(&causal).unwrap();
+    let out = finetune::trainer::train(&causal).unwrap();
     assert!(out.best["scores"]["all"]["accuracy"].as_f64().unwrap() > 0.8, "{}", out.best);
 }
 
@@ -111,10 +111,10 @@ fn unknown_evaluation_labels_and_bad_rows_are_refused() {
     std::fs::write(&bad, "{\"text\": \"hello\", \"label\": \"xx\"}\n").unwrap();
     let mut c = config(&tmp.path().join("run"));
     c.validation_file = bad.clone();
-    let err = format!("{:#}", finetune::sequence_classification::train(&c).unwrap_err());
+    let err = format!("{:#}", finetune::trainer::train(&c).unwrap_err());
     assert!(err.contains("val.jsonl:1") && err.contains("\"xx\" is not among the training labels"), "{err}");
     std::fs::write(&bad, "{\"text\": \"hello\"}\n").unwrap();
-    let err = format!("{:#}", finetune::sequence_classification::train(&c).unwrap_err());
+    let err = format!("{:#}", finetune::trainer::train(&c).unwrap_err());
     assert!(err.contains("val.jsonl:1: no field `label`"), "{err}");
 }
 

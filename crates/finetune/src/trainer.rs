@@ -1,42 +1,51 @@
-//! Fine-tuning for sequence classification: L_fine = −(1/M) Σ log p(y_j | x_j; θ) over the
-//! labelled examples, with the shared training machinery (AdamW, schedule, clipping), dynamic
-//! padding in batches of similar length, evaluation per language, and the best checkpoint kept
-//! by the chosen metric.
+//! Fine-tuning: L_fine = −(1/M) Σ log p(y_j | x_j; θ) over the M labelled targets (examples for
+//! sequence classification; first sub-tokens of words for token classification), with the shared
+//! training machinery (AdamW, schedule, clipping), dynamic padding in batches of similar length,
+//! evaluation per language, and the best checkpoint kept by the chosen metric.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use model::{AttentionMask, BertConfig, BertForSequenceClassification, Inputs, ModelDir};
+use model::{AttentionMask, BertConfig, BertForSequenceClassification, BertForTokenClassification, Inputs, ModelDir};
 use serde_json::json;
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 use tokenizers::{Tokenizer, TruncationParams};
 use training::{AdamW, AdamWConfig, RunDir, Schedule};
 
-use crate::config::{Attention, FinetuneConfig};
+use crate::config::{Attention, FinetuneConfig, Task};
 use crate::data::classification::{self, Example};
+use crate::data::token_classification::{self, Sentence};
 use crate::metrics::classification::{accuracy, macro_f1};
+use crate::metrics::seqeval;
+
+/// Labels ignored by the loss (as PyTorch's `ignore_index`).
+const IGNORE: i64 = -100;
 
 /// One encoded example.
 #[derive(Debug, Clone)]
 struct Encoded {
     ids: Vec<i64>,
     type_ids: Vec<i64>,
-    label: i64,
+    /// One label (sequence classification) or one per token, `IGNORE` off word starts.
+    labels: Vec<i64>,
     lang: String,
 }
 
 /// Scores on one evaluation set (per language and overall).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Scores {
-    /// Mean cross-entropy.
+    /// Mean cross-entropy per target.
     pub loss: f64,
-    /// Share right.
+    /// Share right (examples, or words for token classification).
     pub accuracy: f64,
-    /// Macro-averaged F1.
+    /// Macro-averaged F1 over labels (tags).
     pub macro_f1: f64,
-    /// Examples.
+    /// Entity-level micro F1 (seqeval) when the tags are BIO/BIOES.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub f1: Option<f64>,
+    /// Examples (sentences).
     pub examples: usize,
 }
 
@@ -51,7 +60,7 @@ pub struct Outcome {
     pub steps: u64,
 }
 
-fn encode(
+fn encode_examples(
     tokenizer: &Tokenizer,
     examples: &[Example],
     labels: &BTreeMap<String, i64>,
@@ -78,8 +87,56 @@ fn encode(
         out.push(Encoded {
             ids: encoding.get_ids().iter().map(|&i| i64::from(i)).collect(),
             type_ids: encoding.get_type_ids().iter().map(|&i| i64::from(i)).collect(),
-            label,
+            labels: vec![label],
             lang: e.lang.clone().unwrap_or_else(|| "all".into()),
+        });
+    }
+    Ok((out, truncated))
+}
+
+/// Encodes sentences of words; the first sub-token of each word carries its tag, the others
+/// and the special tokens are ignored (transformers' `label_all_tokens = False`).
+fn encode_sentences(
+    tokenizer: &Tokenizer,
+    sentences: &[Sentence],
+    labels: &BTreeMap<String, i64>,
+    path: &Path,
+) -> anyhow::Result<(Vec<Encoded>, usize)> {
+    let mut truncated = 0;
+    let mut out = Vec::with_capacity(sentences.len());
+    for s in sentences {
+        let tags = s
+            .tags
+            .iter()
+            .map(|t| {
+                labels.get(t).copied().ok_or_else(|| {
+                    anyhow::anyhow!("{}:{}: tag {t:?} is not among the training tags", path.display(), s.line)
+                })
+            })
+            .collect::<anyhow::Result<Vec<i64>>>()?;
+        let words: Vec<&str> = s.words.iter().map(String::as_str).collect();
+        let encoding =
+            tokenizer.encode(words, true).map_err(|err| anyhow::anyhow!("{}:{}: {err}", path.display(), s.line))?;
+        let mut previous = None;
+        let token_labels: Vec<i64> = encoding
+            .get_word_ids()
+            .iter()
+            .map(|w| {
+                let label = match *w {
+                    Some(w) if Some(w) != previous => tags[w as usize],
+                    _ => IGNORE,
+                };
+                previous = *w;
+                label
+            })
+            .collect();
+        let kept = token_labels.iter().filter(|&&l| l != IGNORE).count();
+        truncated += usize::from(kept < tags.len());
+        out.push(Encoded {
+            ids: encoding.get_ids().iter().map(|&i| i64::from(i)).collect(),
+            type_ids: encoding.get_type_ids().iter().map(|&i| i64::from(i)).collect(),
+            labels: token_labels,
+            lang: s.lang.clone().unwrap_or_else(|| "all".into()),
         });
     }
     Ok((out, truncated))
@@ -96,12 +153,21 @@ fn collate(items: &[&Encoded], pad: i64, device: Device) -> (Tensor, Tensor, Ten
         mask.extend(std::iter::repeat_n(1i64, n).chain(std::iter::repeat_n(0, t - n)));
     }
     let shape = [items.len() as i64, t as i64];
-    let labels: Vec<i64> = items.iter().map(|e| e.label).collect();
+    let per_token = items.iter().any(|e| e.labels.len() > 1);
+    let labels: Vec<i64> = if per_token {
+        items
+            .iter()
+            .flat_map(|e| e.labels.iter().copied().chain(std::iter::repeat_n(IGNORE, t - e.labels.len())))
+            .collect()
+    } else {
+        items.iter().map(|e| e.labels[0]).collect()
+    };
+    let labels = Tensor::from_slice(&labels);
     (
         Tensor::from_slice(&ids).view(shape).to_device(device),
         Tensor::from_slice(&mask).view(shape).to_device(device),
         Tensor::from_slice(&types).view(shape).to_device(device),
-        Tensor::from_slice(&labels).to_device(device),
+        if per_token { labels.view(shape) } else { labels }.to_device(device),
     )
 }
 
@@ -123,40 +189,74 @@ fn epoch_batches(data: &[Encoded], batch: usize, seed: u64, epoch: u64) -> Vec<V
     batches
 }
 
+/// The fine-tuned model of a task.
+enum TaskModel {
+    Sequence(BertForSequenceClassification),
+    Token(BertForTokenClassification),
+}
+
+impl TaskModel {
+    fn logits(&self, inputs: Inputs, mask: AttentionMask, train: bool) -> model::Result<Tensor> {
+        match self {
+            TaskModel::Sequence(m) => m.forward_t(inputs, mask, train),
+            TaskModel::Token(m) => m.forward_t(inputs, mask, train),
+        }
+    }
+}
+
+/// Per-language accumulators of an evaluation.
+#[derive(Default)]
+struct Tally {
+    truth: Vec<usize>,
+    predicted: Vec<usize>,
+    loss: f64,
+    examples: usize,
+    truth_tags: Vec<Vec<String>>,
+    predicted_tags: Vec<Vec<String>>,
+}
+
 fn evaluate(
-    model: &BertForSequenceClassification,
+    model: &TaskModel,
     data: &[Encoded],
+    label_list: &[String],
     c: &FinetuneConfig,
     pad: i64,
     device: Device,
 ) -> anyhow::Result<BTreeMap<String, Scores>> {
     let mask_kind = if c.attention == Attention::Causal { AttentionMask::Causal } else { AttentionMask::Bidirectional };
-    let mut by_lang: BTreeMap<String, (Vec<usize>, Vec<usize>, f64)> = BTreeMap::new();
+    let entities = label_list.iter().any(|l| l.starts_with("B-") || l.starts_with("I-") || l.starts_with("S-"));
+    let mut by_lang: BTreeMap<String, Tally> = BTreeMap::new();
     tch::no_grad(|| -> anyhow::Result<()> {
         for chunk in data.chunks(c.per_device_eval_batch_size.max(1)) {
             let items: Vec<&Encoded> = chunk.iter().collect();
             let (ids, mask, types, labels) = collate(&items, pad, device);
-            let logits = model.forward_t(
-                Inputs { input_ids: &ids, attention_mask: Some(&mask), token_type_ids: Some(&types) },
-                mask_kind,
-                false,
-            )?;
-            let losses = logits.to_kind(Kind::Float).cross_entropy_loss::<Tensor>(
-                &labels,
-                None,
-                tch::Reduction::None,
-                -100,
-                0.0,
-            );
-            let preds: Vec<i64> = Vec::try_from(logits.argmax(-1, false))?;
+            let inputs = Inputs { input_ids: &ids, attention_mask: Some(&mask), token_type_ids: Some(&types) };
+            let logits = model.logits(inputs, mask_kind, false)?;
+            let n_labels = logits.size()[logits.dim() - 1];
+            let flat = logits.to_kind(Kind::Float).view([-1, n_labels]);
+            let flat_labels = labels.view([-1]);
+            let losses = flat.cross_entropy_loss::<Tensor>(&flat_labels, None, tch::Reduction::None, IGNORE, 0.0);
+            let preds: Vec<i64> = Vec::try_from(flat.argmax(-1, false))?;
             let losses: Vec<f64> = Vec::try_from(losses.to_kind(Kind::Double))?;
-            for ((e, p), l) in chunk.iter().zip(preds).zip(losses) {
+            let gold: Vec<i64> = Vec::try_from(flat_labels)?;
+            let per_example = gold.len() / chunk.len();
+            for (i, e) in chunk.iter().enumerate() {
+                let span = i * per_example..(i + 1) * per_example;
+                let positions: Vec<usize> = span.filter(|&p| gold[p] != IGNORE).collect();
                 let keys: &[&str] = if e.lang == "all" { &["all"] } else { &[e.lang.as_str(), "all"] };
                 for key in keys {
-                    let entry = by_lang.entry(key.to_string()).or_default();
-                    entry.0.push(e.label as usize);
-                    entry.1.push(p as usize);
-                    entry.2 += l;
+                    let t = by_lang.entry(key.to_string()).or_default();
+                    t.examples += 1;
+                    for &p in &positions {
+                        t.truth.push(gold[p] as usize);
+                        t.predicted.push(preds[p] as usize);
+                        t.loss += losses[p];
+                    }
+                    if entities {
+                        t.truth_tags.push(positions.iter().map(|&p| label_list[gold[p] as usize].clone()).collect());
+                        t.predicted_tags
+                            .push(positions.iter().map(|&p| label_list[preds[p] as usize].clone()).collect());
+                    }
                 }
             }
         }
@@ -164,17 +264,16 @@ fn evaluate(
     })?;
     Ok(by_lang
         .into_iter()
-        .map(|(lang, (t, p, loss))| {
-            let n = t.len();
-            (
-                lang,
-                Scores {
-                    loss: loss / n.max(1) as f64,
-                    accuracy: accuracy(&t, &p),
-                    macro_f1: macro_f1(&t, &p),
-                    examples: n,
-                },
-            )
+        .map(|(lang, t)| {
+            let f1 = entities.then(|| seqeval::entity_scores(&t.truth_tags, &t.predicted_tags).0.f1);
+            let scores = Scores {
+                loss: t.loss / t.truth.len().max(1) as f64,
+                accuracy: accuracy(&t.truth, &t.predicted),
+                macro_f1: macro_f1(&t.truth, &t.predicted),
+                f1,
+                examples: t.examples,
+            };
+            (lang, scores)
         })
         .collect())
 }
@@ -183,18 +282,39 @@ fn metric(scores: &Scores, name: &str) -> f64 {
     match name {
         "loss" => -scores.loss,
         "macro_f1" => scores.macro_f1,
+        "f1" => scores.f1.unwrap_or(scores.macro_f1),
         _ => scores.accuracy,
     }
+}
+
+/// The labelled data of a task: (training, evaluation).
+enum Data {
+    Examples(Vec<Example>, Vec<Example>),
+    Sentences(Vec<Sentence>, Vec<Sentence>),
 }
 
 /// Trains and evaluates as `c` says.
 pub fn train(c: &FinetuneConfig) -> anyhow::Result<Outcome> {
     let device = model::parse_device(&c.device)?;
-    let train_examples = classification::read(&c.train_file, &c.fields)?;
-    let eval_examples = classification::read(&c.validation_file, &c.fields)?;
-    let names: std::collections::BTreeSet<String> = train_examples.iter().map(|e| e.label.clone()).collect();
+    let data = match c.task {
+        Task::Classification => Data::Examples(
+            classification::read(&c.train_file, &c.fields)?,
+            classification::read(&c.validation_file, &c.fields)?,
+        ),
+        Task::TokenClassification => {
+            Data::Sentences(token_classification::read(&c.train_file)?, token_classification::read(&c.validation_file)?)
+        }
+    };
+    let names: std::collections::BTreeSet<String> = match &data {
+        Data::Examples(train, _) => train.iter().map(|e| e.label.clone()).collect(),
+        Data::Sentences(train, _) => train.iter().flat_map(|s| s.tags.iter().cloned()).collect(),
+    };
     let labels: BTreeMap<String, i64> = names.iter().enumerate().map(|(i, l)| (l.clone(), i as i64)).collect();
     let label_list: Vec<String> = names.into_iter().collect();
+    let architecture = match c.task {
+        Task::Classification => "BertForSequenceClassification",
+        Task::TokenClassification => "BertForTokenClassification",
+    };
 
     let (mut bert_config, init, mut tokenizer) = if c.model_name_or_path.is_empty() {
         let tokenizer =
@@ -215,7 +335,7 @@ pub fn train(c: &FinetuneConfig) -> anyhow::Result<Outcome> {
         (dir.config.clone(), Some(dir), tokenizer)
     };
     if let Some(existing) = bert_config.labels() {
-        let fine_tuned = bert_config.architectures.iter().flatten().any(|a| a == "BertForSequenceClassification");
+        let fine_tuned = bert_config.architectures.iter().flatten().any(|a| a == architecture);
         if fine_tuned && existing != label_list {
             bail!(
                 "{}: the checkpoint's labels {existing:?} differ from the data's {label_list:?}",
@@ -231,15 +351,23 @@ pub fn train(c: &FinetuneConfig) -> anyhow::Result<Outcome> {
         );
     }
     bert_config.set_labels(&label_list);
-    bert_config.architectures = Some(vec!["BertForSequenceClassification".into()]);
+    bert_config.architectures = Some(vec![architecture.into()]);
     bert_config.is_decoder = false;
     tokenizer
         .with_truncation(Some(TruncationParams { max_length: c.max_seq_length, ..Default::default() }))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let pad = tokenizer.token_to_id("[PAD]").map_or(bert_config.pad_token_id, i64::from);
 
-    let (train_data, truncated) = encode(&tokenizer, &train_examples, &labels, &c.train_file)?;
-    let (eval_data, eval_truncated) = encode(&tokenizer, &eval_examples, &labels, &c.validation_file)?;
+    let ((train_data, truncated), (eval_data, eval_truncated)) = match &data {
+        Data::Examples(train, eval) => (
+            encode_examples(&tokenizer, train, &labels, &c.train_file)?,
+            encode_examples(&tokenizer, eval, &labels, &c.validation_file)?,
+        ),
+        Data::Sentences(train, eval) => (
+            encode_sentences(&tokenizer, train, &labels, &c.train_file)?,
+            encode_sentences(&tokenizer, eval, &labels, &c.validation_file)?,
+        ),
+    };
     if truncated + eval_truncated > 0 {
         tracing::warn!(
             "{truncated} training and {eval_truncated} evaluation inputs truncated to max_seq_length = {}",
@@ -252,8 +380,17 @@ pub fn train(c: &FinetuneConfig) -> anyhow::Result<Outcome> {
     let mut metrics_log = run.metrics()?;
     tch::manual_seed(c.seed as i64);
     let vs = VarStore::new(device);
-    let mut model = BertForSequenceClassification::new(&vs.root(), &bert_config, label_list.len() as i64);
-    model.pooling = c.pooling;
+    let n_labels = label_list.len() as i64;
+    let model = match c.task {
+        Task::Classification => {
+            let mut m = BertForSequenceClassification::new(&vs.root(), &bert_config, n_labels);
+            m.pooling = c.pooling;
+            TaskModel::Sequence(m)
+        }
+        Task::TokenClassification => {
+            TaskModel::Token(BertForTokenClassification::new(&vs.root(), &bert_config, n_labels))
+        }
+    };
     if let Some(dir) = &init {
         let report = dir.load_weights(&vs, false)?;
         tracing::info!("init {}: {report}", dir.path.display());
@@ -285,20 +422,25 @@ pub fn train(c: &FinetuneConfig) -> anyhow::Result<Outcome> {
         let batches = epoch_batches(&train_data, c.per_device_train_batch_size, c.seed, epoch);
         for group in batches.chunks(c.gradient_accumulation_steps) {
             training::seed::seed_step(c.seed, step);
-            let examples: usize = group.iter().map(Vec::len).sum();
+            // M: the labelled targets of the whole step (examples, or word starts), so that
+            // accumulated micro-batches give the update of one large batch.
+            let targets: usize =
+                group.iter().flatten().map(|&i| train_data[i].labels.iter().filter(|&&l| l != IGNORE).count()).sum();
             opt.zero_grad();
             let mut loss_sum = 0.0;
             for batch in group {
                 let items: Vec<&Encoded> = batch.iter().map(|&i| &train_data[i]).collect();
                 let (ids, mask, types, y) = collate(&items, pad, device);
-                let logits = model.forward_t(
-                    Inputs { input_ids: &ids, attention_mask: Some(&mask), token_type_ids: Some(&types) },
-                    mask_kind,
-                    true,
-                )?;
-                let loss =
-                    logits.to_kind(Kind::Float).cross_entropy_loss::<Tensor>(&y, None, tch::Reduction::Sum, -100, 0.0)
-                        / examples as f64;
+                let inputs = Inputs { input_ids: &ids, attention_mask: Some(&mask), token_type_ids: Some(&types) };
+                let logits = model.logits(inputs, mask_kind, true)?;
+                let n_labels = logits.size()[logits.dim() - 1];
+                let loss = logits.to_kind(Kind::Float).view([-1, n_labels]).cross_entropy_loss::<Tensor>(
+                    &y.view([-1]),
+                    None,
+                    tch::Reduction::Sum,
+                    IGNORE,
+                    0.0,
+                ) / targets.max(1) as f64;
                 loss.backward();
                 loss_sum += loss.double_value(&[]);
             }
@@ -313,7 +455,7 @@ pub fn train(c: &FinetuneConfig) -> anyhow::Result<Outcome> {
             }
             let end_of_epoch = step % steps_per_epoch == 0;
             if (c.eval_steps > 0 && step % c.eval_steps == 0) || (c.eval_steps == 0 && end_of_epoch) || step == total {
-                let scores = evaluate(&model, &eval_data, c, pad, device)?;
+                let scores = evaluate(&model, &eval_data, &label_list, c, pad, device)?;
                 let langs: Vec<&Scores> = scores.iter().filter(|(l, _)| l.as_str() != "all").map(|(_, s)| s).collect();
                 let average = if langs.is_empty() {
                     None
