@@ -21,14 +21,37 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Applies a fine-tuned checkpoint to unlabelled rows: one JSON line per row.
+    Predict {
+        /// The fine-tuned model directory (e.g. runs/<name>/best).
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// Rows: JSONL/CSV/TSV with `text` (classification), or JSONL `tokens`/CoNLL/CoNLL-U (tagging).
+        #[arg(long)]
+        input: PathBuf,
+        /// Where to write the predictions (JSONL).
+        #[arg(long)]
+        output: PathBuf,
+        /// cpu, cuda, cuda:N or auto.
+        #[arg(long, default_value = "auto")]
+        device: String,
+    },
     /// Reports the linked libtorch and the devices it can use on this host.
     Doctor,
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    if let Some(Command::Doctor) = cli.command {
-        println!("{}", model::runtime_report());
-        return Ok(());
+    match cli.command {
+        Some(Command::Doctor) => {
+            println!("{}", model::runtime_report());
+            return Ok(());
+        }
+        Some(Command::Predict { checkpoint, input, output, device }) => {
+            let rows = finetune::predict::predict(&checkpoint, &input, &output, model::parse_device(&device)?)?;
+            eprintln!("{rows} predictions written to {}", output.display());
+            return Ok(());
+        }
+        None => {}
     }
     let path = cli.config.ok_or_else(|| anyhow::anyhow!("give --config configs/finetune/<task>.toml"))?;
     let config = FinetuneConfig::load(&path, &cli.set)?;

@@ -21,15 +21,15 @@ use crate::metrics::classification::{accuracy, macro_f1};
 use crate::metrics::seqeval;
 
 /// Labels ignored by the loss (as PyTorch's `ignore_index`).
-const IGNORE: i64 = -100;
+pub(crate) const IGNORE: i64 = -100;
 
 /// One encoded example.
 #[derive(Debug, Clone)]
-struct Encoded {
+pub(crate) struct Encoded {
     ids: Vec<i64>,
     type_ids: Vec<i64>,
     /// One label (sequence classification) or one per token, `IGNORE` off word starts.
-    labels: Vec<i64>,
+    pub(crate) labels: Vec<i64>,
     lang: String,
 }
 
@@ -60,24 +60,28 @@ pub struct Outcome {
     pub steps: u64,
 }
 
-fn encode_examples(
+pub(crate) fn encode_examples(
     tokenizer: &Tokenizer,
     examples: &[Example],
-    labels: &BTreeMap<String, i64>,
+    labels: Option<&BTreeMap<String, i64>>,
     path: &Path,
 ) -> anyhow::Result<(Vec<Encoded>, usize)> {
     let mut truncated = 0;
     let mut out = Vec::with_capacity(examples.len());
     for e in examples {
-        let label = *labels.get(&e.label).ok_or_else(|| {
-            anyhow::anyhow!(
-                "{}:{}: label {:?} is not among the training labels {:?}",
-                path.display(),
-                e.line,
-                e.label,
-                labels.keys().collect::<Vec<_>>()
-            )
-        })?;
+        // Without a label map (prediction), every example gets label 0 as a placeholder.
+        let label = match labels {
+            None => 0,
+            Some(labels) => *labels.get(&e.label).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{}:{}: label {:?} is not among the training labels {:?}",
+                    path.display(),
+                    e.line,
+                    e.label,
+                    labels.keys().collect::<Vec<_>>()
+                )
+            })?,
+        };
         let encoding = match &e.text_pair {
             Some(pair) => tokenizer.encode((e.text.as_str(), pair.as_str()), true),
             None => tokenizer.encode(e.text.as_str(), true),
@@ -96,22 +100,24 @@ fn encode_examples(
 
 /// Encodes sentences of words; the first sub-token of each word carries its tag, the others
 /// and the special tokens are ignored (transformers' `label_all_tokens = False`).
-fn encode_sentences(
+pub(crate) fn encode_sentences(
     tokenizer: &Tokenizer,
     sentences: &[Sentence],
-    labels: &BTreeMap<String, i64>,
+    labels: Option<&BTreeMap<String, i64>>,
     path: &Path,
 ) -> anyhow::Result<(Vec<Encoded>, usize)> {
     let mut truncated = 0;
     let mut out = Vec::with_capacity(sentences.len());
     for s in sentences {
+        // Without a label map (prediction), word starts are marked with tag 0.
         let tags = s
             .tags
             .iter()
-            .map(|t| {
-                labels.get(t).copied().ok_or_else(|| {
+            .map(|t| match labels {
+                None => Ok(0),
+                Some(labels) => labels.get(t).copied().ok_or_else(|| {
                     anyhow::anyhow!("{}:{}: tag {t:?} is not among the training tags", path.display(), s.line)
-                })
+                }),
             })
             .collect::<anyhow::Result<Vec<i64>>>()?;
         let words: Vec<&str> = s.words.iter().map(String::as_str).collect();
@@ -143,7 +149,7 @@ fn encode_sentences(
 }
 
 /// Pads a batch to its longest member (dynamic padding).
-fn collate(items: &[&Encoded], pad: i64, device: Device) -> (Tensor, Tensor, Tensor, Tensor) {
+pub(crate) fn collate(items: &[&Encoded], pad: i64, device: Device) -> (Tensor, Tensor, Tensor, Tensor) {
     let t = items.iter().map(|e| e.ids.len()).max().unwrap_or(1);
     let (mut ids, mut mask, mut types) = (Vec::new(), Vec::new(), Vec::new());
     for e in items {
@@ -190,13 +196,13 @@ fn epoch_batches(data: &[Encoded], batch: usize, seed: u64, epoch: u64) -> Vec<V
 }
 
 /// The fine-tuned model of a task.
-enum TaskModel {
+pub(crate) enum TaskModel {
     Sequence(BertForSequenceClassification),
     Token(BertForTokenClassification),
 }
 
 impl TaskModel {
-    fn logits(&self, inputs: Inputs, mask: AttentionMask, train: bool) -> model::Result<Tensor> {
+    pub(crate) fn logits(&self, inputs: Inputs, mask: AttentionMask, train: bool) -> model::Result<Tensor> {
         match self {
             TaskModel::Sequence(m) => m.forward_t(inputs, mask, train),
             TaskModel::Token(m) => m.forward_t(inputs, mask, train),
@@ -353,6 +359,10 @@ pub fn train(c: &FinetuneConfig) -> anyhow::Result<Outcome> {
     bert_config.set_labels(&label_list);
     bert_config.architectures = Some(vec![architecture.into()]);
     bert_config.is_decoder = false;
+    // Recorded for `predict`: the attention and pooling the classifier was trained with
+    // (transformers ignores unknown config fields and keeps them).
+    bert_config.extra.insert("finetune_attention".into(), serde_json::to_value(c.attention)?);
+    bert_config.extra.insert("finetune_pooling".into(), serde_json::to_value(c.pooling)?);
     tokenizer
         .with_truncation(Some(TruncationParams { max_length: c.max_seq_length, ..Default::default() }))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -360,12 +370,12 @@ pub fn train(c: &FinetuneConfig) -> anyhow::Result<Outcome> {
 
     let ((train_data, truncated), (eval_data, eval_truncated)) = match &data {
         Data::Examples(train, eval) => (
-            encode_examples(&tokenizer, train, &labels, &c.train_file)?,
-            encode_examples(&tokenizer, eval, &labels, &c.validation_file)?,
+            encode_examples(&tokenizer, train, Some(&labels), &c.train_file)?,
+            encode_examples(&tokenizer, eval, Some(&labels), &c.validation_file)?,
         ),
         Data::Sentences(train, eval) => (
-            encode_sentences(&tokenizer, train, &labels, &c.train_file)?,
-            encode_sentences(&tokenizer, eval, &labels, &c.validation_file)?,
+            encode_sentences(&tokenizer, train, Some(&labels), &c.train_file)?,
+            encode_sentences(&tokenizer, eval, Some(&labels), &c.validation_file)?,
         ),
     };
     if truncated + eval_truncated > 0 {

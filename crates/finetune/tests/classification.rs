@@ -96,6 +96,23 @@ fn language_id_learns_per_language_and_writes_hf_checkpoints() {
     // The fine-tuned checkpoint loads in transformers with the same logits.
     check_in_transformers(&out.output_dir.join("final"));
 
+    // predict: one line per row, in order, with a label and its logits.
+    let predictions = tmp.path().join("predictions.jsonl");
+    let (_, _, val, _) = lid_data();
+    let rows = finetune::predict::predict(&out.output_dir.join("best"), val, &predictions, tch::Device::Cpu).unwrap();
+    let gold: Vec<String> = std::fs::read_to_string(val)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["label"].as_str().unwrap().to_string())
+        .collect();
+    let predicted: Vec<serde_json::Value> =
+        std::fs::read_to_string(&predictions).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!((rows, predicted.len()), (gold.len(), gold.len()));
+    assert_eq!(predicted[0]["logits"].as_array().unwrap().len(), 17);
+    let right = gold.iter().zip(&predicted).filter(|(g, p)| p["label"].as_str() == Some(g.as_str())).count();
+    let best_accuracy = out.best["scores"]["all"]["accuracy"].as_f64().unwrap();
+    assert!((right as f64 / gold.len() as f64 - best_accuracy).abs() < 1e-9, "predict disagrees with evaluation");
+
     // A causal encoder pooled on its last token learns too.
     let mut causal = config(&tmp.path().join("causal"));
     causal.attention = Attention::Causal;

@@ -55,6 +55,24 @@ fn turkish_pos_tagging_learns_above_the_majority_tag() {
     assert!(all.get("f1").is_none(), "POS tags are not entities");
     let m = model::ModelDir::open(&out.output_dir.join("final")).unwrap();
     assert_eq!(m.config.architectures.as_deref(), Some(&["BertForTokenClassification".to_string()][..]));
+
+    // predict: one tag per word, and the same word accuracy as the evaluation of best/.
+    let predictions = tmp.path().join("pos.jsonl");
+    finetune::predict::predict(&out.output_dir.join("best"), &config.validation_file, &predictions, tch::Device::Cpu)
+        .unwrap();
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(&predictions).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), sentences.len());
+    let (mut right, mut all) = (0, 0);
+    for (s, p) in sentences.iter().zip(&lines) {
+        let tags = p["tags"].as_array().unwrap();
+        assert_eq!(tags.len(), s.words.len());
+        for (gold, got) in s.tags.iter().zip(tags) {
+            right += usize::from(got.as_str() == Some(gold.as_str()));
+            all += 1;
+        }
+    }
+    assert!((right as f64 / all as f64 - accuracy).abs() < 1e-9, "predict {right}/{all} vs evaluation {accuracy}");
 }
 
 #[test]

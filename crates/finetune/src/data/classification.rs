@@ -41,11 +41,20 @@ pub struct Example {
 
 /// Reads `.jsonl`, `.csv` or `.tsv` (with a header row). Empty texts are errors.
 pub fn read(path: &Path, fields: &Fields) -> Result<Vec<Example>, DataError> {
+    read_with(path, fields, true)
+}
+
+/// As [`read`], for prediction: the label may be absent (it is then empty).
+pub fn read_unlabelled(path: &Path, fields: &Fields) -> Result<Vec<Example>, DataError> {
+    read_with(path, fields, false)
+}
+
+fn read_with(path: &Path, fields: &Fields, labelled: bool) -> Result<Vec<Example>, DataError> {
     let name = path.to_string_lossy().to_lowercase();
     let examples = if name.ends_with(".jsonl") {
-        read_jsonl(path, fields)?
+        read_jsonl(path, fields, labelled)?
     } else if name.ends_with(".csv") || name.ends_with(".tsv") {
-        read_delimited(path, fields, if name.ends_with(".tsv") { b'\t' } else { b',' })?
+        read_delimited(path, fields, if name.ends_with(".tsv") { b'\t' } else { b',' }, labelled)?
     } else {
         return Err(DataError::new(path, 0, "unknown format: expected .jsonl, .csv or .tsv"));
     };
@@ -55,17 +64,17 @@ pub fn read(path: &Path, fields: &Fields) -> Result<Vec<Example>, DataError> {
     Ok(examples)
 }
 
-fn checked(path: &Path, e: Example) -> Result<Example, DataError> {
+fn checked(path: &Path, e: Example, labelled: bool) -> Result<Example, DataError> {
     if e.text.trim().is_empty() {
         return Err(DataError::new(path, e.line, "empty text"));
     }
-    if e.label.trim().is_empty() {
+    if labelled && e.label.trim().is_empty() {
         return Err(DataError::new(path, e.line, "empty label"));
     }
     Ok(e)
 }
 
-fn read_jsonl(path: &Path, f: &Fields) -> Result<Vec<Example>, DataError> {
+fn read_jsonl(path: &Path, f: &Fields, labelled: bool) -> Result<Vec<Example>, DataError> {
     let text = read_text(path)?;
     let mut out = Vec::new();
     for (i, raw) in text.lines().enumerate() {
@@ -78,16 +87,16 @@ fn read_jsonl(path: &Path, f: &Fields) -> Result<Vec<Example>, DataError> {
         let example = Example {
             text: string_field(path, line, &o, &f.text, true)?.unwrap_or_default(),
             text_pair: pair,
-            label: string_field(path, line, &o, &f.label, true)?.unwrap_or_default(),
+            label: string_field(path, line, &o, &f.label, labelled)?.unwrap_or_default(),
             lang: string_field(path, line, &o, &f.lang, false)?,
             line,
         };
-        out.push(checked(path, example)?);
+        out.push(checked(path, example, labelled)?);
     }
     Ok(out)
 }
 
-fn read_delimited(path: &Path, f: &Fields, delimiter: u8) -> Result<Vec<Example>, DataError> {
+fn read_delimited(path: &Path, f: &Fields, delimiter: u8, labelled: bool) -> Result<Vec<Example>, DataError> {
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .from_path(path)
@@ -96,8 +105,10 @@ fn read_delimited(path: &Path, f: &Fields, delimiter: u8) -> Result<Vec<Example>
     let column = |name: &str| header.iter().position(|h| h == name);
     let text_col =
         column(&f.text).ok_or_else(|| DataError::new(path, 1, format!("no `{}` column in the header", f.text)))?;
-    let label_col =
-        column(&f.label).ok_or_else(|| DataError::new(path, 1, format!("no `{}` column in the header", f.label)))?;
+    let label_col = column(&f.label);
+    if labelled && label_col.is_none() {
+        return Err(DataError::new(path, 1, format!("no `{}` column in the header", f.label)));
+    }
     let (pair_col, lang_col) = (column(&f.text_pair), column(&f.lang));
     let mut out = Vec::new();
     for record in reader.records() {
@@ -110,11 +121,11 @@ fn read_delimited(path: &Path, f: &Fields, delimiter: u8) -> Result<Vec<Example>
         let example = Example {
             text: get(Some(text_col)).unwrap_or_default(),
             text_pair: get(pair_col),
-            label: get(Some(label_col)).unwrap_or_default(),
+            label: get(label_col).unwrap_or_default(),
             lang: get(lang_col),
             line,
         };
-        out.push(checked(path, example)?);
+        out.push(checked(path, example, labelled)?);
     }
     Ok(out)
 }

@@ -58,7 +58,9 @@ fn read_jsonl(path: &Path, text: &str) -> Result<Vec<Sentence>, DataError> {
                 })
                 .collect()
         };
-        let (words, tags) = (list("tokens")?, list("tags")?);
+        let words = list("tokens")?;
+        // Without tags (prediction input), every word gets an empty tag.
+        let tags = if o.contains_key("tags") { list("tags")? } else { vec![String::new(); words.len()] };
         if words.len() != tags.len() {
             return Err(DataError::new(path, line, format!("{} tokens but {} tags", words.len(), tags.len())));
         }
