@@ -427,6 +427,8 @@ pub fn train(c: &FinetuneConfig) -> anyhow::Result<Outcome> {
     );
 
     let (mut step, mut epoch) = (0u64, 0u64);
+    let mut timer = (std::time::Instant::now(), 0usize);
+    let mut samples_seen = 0usize;
     let (mut best, mut best_value, mut since_best) = (serde_json::Value::Null, f64::NEG_INFINITY, 0usize);
     'training: while step < total {
         let batches = epoch_batches(&train_data, c.per_device_train_batch_size, c.seed, epoch);
@@ -458,10 +460,12 @@ pub fn train(c: &FinetuneConfig) -> anyhow::Result<Outcome> {
             let lr = schedule.lr_at(step);
             opt.step(lr);
             step += 1;
+            samples_seen += group.iter().map(Vec::len).sum::<usize>();
             if step % c.logging_steps.max(1) == 0 {
-                metrics_log.write(
-                    &json!({"step": step, "epoch": epoch, "loss": loss_sum, "lr": lr, "grad_norm": grad_norm}),
-                )?;
+                let samples_per_s = (samples_seen - timer.1) as f64 / timer.0.elapsed().as_secs_f64().max(1e-9);
+                metrics_log.write(&json!({"step": step, "epoch": epoch, "loss": loss_sum, "lr": lr,
+                    "grad_norm": grad_norm, "samples_per_s": samples_per_s}))?;
+                timer = (std::time::Instant::now(), samples_seen);
             }
             let end_of_epoch = step % steps_per_epoch == 0;
             if (c.eval_steps > 0 && step % c.eval_steps == 0) || (c.eval_steps == 0 && end_of_epoch) || step == total {
