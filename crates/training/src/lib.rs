@@ -1,4 +1,5 @@
 //! Training machinery shared by the `pretrain` and `finetune` stages:
+//! - [`cli`]: logging and error reporting at the top of the binaries' `main`;
 //! - [`adamw`]: AdamW with moments this crate owns (saved and restored for exact resume), and
 //!   gradient clipping, with the arithmetic of `torch.optim.AdamW`;
 //! - [`schedule`]: warm-up then cosine or linear decay, a pure function of the step;
@@ -11,6 +12,7 @@
 
 pub mod adamw;
 pub mod checkpoint;
+pub mod cli;
 pub mod error;
 pub mod overrides;
 pub mod run_dir;
