@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::{json_object, read_text, string_field, DataError};
+use super::{jsonl_objects, read_text, string_field, DataError};
 
 /// Field names (HF datasets conventions by default).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -77,12 +77,8 @@ fn checked(path: &Path, e: Example, labelled: bool) -> Result<Example, DataError
 fn read_jsonl(path: &Path, f: &Fields, labelled: bool) -> Result<Vec<Example>, DataError> {
     let text = read_text(path)?;
     let mut out = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = i + 1;
-        if raw.trim().is_empty() {
-            continue;
-        }
-        let o = json_object(path, line, raw)?;
+    for row in jsonl_objects(path, &text) {
+        let (line, o) = row?;
         let pair = if f.text_pair.is_empty() { None } else { string_field(path, line, &o, &f.text_pair, false)? };
         let example = Example {
             text: string_field(path, line, &o, &f.text, true)?.unwrap_or_default(),

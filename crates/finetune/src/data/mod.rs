@@ -36,17 +36,20 @@ pub(crate) fn read_text(path: &Path) -> Result<String, DataError> {
     })
 }
 
-/// A JSON object from one JSONL line.
-pub(crate) fn json_object(
-    path: &Path,
-    line: usize,
-    text: &str,
-) -> Result<serde_json::Map<String, serde_json::Value>, DataError> {
-    match serde_json::from_str::<serde_json::Value>(text) {
-        Ok(serde_json::Value::Object(o)) => Ok(o),
-        Ok(_) => Err(DataError::new(path, line, "not a JSON object")),
-        Err(e) => Err(DataError::new(path, line, format!("malformed JSON: {e}"))),
-    }
+/// The JSON objects of a JSONL text with their 1-based line numbers; blank lines are skipped,
+/// anything else that is not an object is an error naming the line.
+pub(crate) fn jsonl_objects<'a>(
+    path: &'a Path,
+    text: &'a str,
+) -> impl Iterator<Item = Result<(usize, serde_json::Map<String, serde_json::Value>), DataError>> + 'a {
+    text.lines().enumerate().filter(|(_, raw)| !raw.trim().is_empty()).map(move |(i, raw)| {
+        let line = i + 1;
+        match serde_json::from_str::<serde_json::Value>(raw) {
+            Ok(serde_json::Value::Object(o)) => Ok((line, o)),
+            Ok(_) => Err(DataError::new(path, line, "not a JSON object")),
+            Err(e) => Err(DataError::new(path, line, format!("malformed JSON: {e}"))),
+        }
+    })
 }
 
 /// A string field of a JSON object (required or optional).

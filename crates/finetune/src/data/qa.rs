@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::{json_object, read_text, DataError};
+use super::{jsonl_objects, read_text, DataError};
 
 /// One question.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,12 +101,8 @@ pub fn read(path: &Path) -> Result<Vec<Question>, DataError> {
 
 fn read_jsonl(path: &Path, text: &str) -> Result<Vec<Question>, DataError> {
     let mut out = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = i + 1;
-        if raw.trim().is_empty() {
-            continue;
-        }
-        let o = json_object(path, line, raw)?;
+    for row in jsonl_objects(path, text) {
+        let (line, o) = row?;
         let field = |k: &str| {
             o.get(k)
                 .and_then(|v| v.as_str())

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::{json_object, read_text, DataError};
+use super::{jsonl_objects, read_text, DataError};
 
 /// One sentence.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,12 +38,8 @@ pub fn read(path: &Path) -> Result<Vec<Sentence>, DataError> {
 
 fn read_jsonl(path: &Path, text: &str) -> Result<Vec<Sentence>, DataError> {
     let mut out = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = i + 1;
-        if raw.trim().is_empty() {
-            continue;
-        }
-        let o = json_object(path, line, raw)?;
+    for row in jsonl_objects(path, text) {
+        let (line, o) = row?;
         let list = |key: &str| -> Result<Vec<String>, DataError> {
             let values = o
                 .get(key)
