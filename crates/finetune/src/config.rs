@@ -2,6 +2,7 @@
 //! `TrainingArguments` has a counterpart the key has its name, so an HF script translates line
 //! by line; unknown keys are refused and `--set` overrides are typed.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -16,6 +17,8 @@ pub enum Task {
     Classification,
     /// One tag per word (NER, POS).
     TokenClassification,
+    /// An answer span in a context (SQuAD).
+    QuestionAnswering,
 }
 
 /// Attention of the fine-tuned encoder.
@@ -45,10 +48,26 @@ pub struct FinetuneConfig {
     pub train_file: PathBuf,
     /// Evaluation data (rows may carry `lang`).
     pub validation_file: PathBuf,
+    /// More evaluation data, one file per language (`{ de = "de.jsonl", ... }`): every row of a
+    /// file counts for its language, as in XTREME's zero-shot transfer.
+    pub validation_files: BTreeMap<String, PathBuf>,
     /// Field and column names (classification).
     pub fields: Fields,
-    /// Longest input in tokens (longer ones are truncated and counted).
+    /// Longest input in tokens (longer ones are truncated and counted; QA contexts are windowed).
     pub max_seq_length: usize,
+    /// Token classification: also train continuation sub-tokens on the word's tag (`B-` becomes
+    /// `I-`); scores stay per word.
+    pub label_all_tokens: bool,
+    /// QA: context tokens shared by consecutive windows of a long context.
+    pub doc_stride: usize,
+    /// QA: longest answer in tokens.
+    pub max_answer_length: usize,
+    /// QA: start and end candidates considered per window.
+    pub n_best_size: usize,
+    /// QA: SQuAD v2, where "no answer" is an answer.
+    pub version_2_with_negative: bool,
+    /// QA v2: how much the no-answer score must beat the best span's.
+    pub null_score_diff_threshold: f64,
     /// Encoder attention.
     pub attention: Attention,
     /// Pooled state for the classifier: `cls`, `mean` or `last`.
@@ -84,7 +103,7 @@ pub struct FinetuneConfig {
     /// Evaluate every this many steps (0 = every epoch).
     pub eval_steps: u64,
     /// Metric that picks the best checkpoint: `accuracy`, `macro_f1`, `f1` (entity F1 for BIO
-    /// tags) or `loss`.
+    /// tags, SQuAD F1 for QA), `exact_match` (QA) or `loss`; "" = the task's usual one.
     pub metric_for_best_model: String,
     /// Stop after this many evaluations without improvement (0 = never).
     pub early_stopping_patience: usize,
@@ -103,8 +122,15 @@ impl Default for FinetuneConfig {
             output_dir: "runs/finetune".into(),
             train_file: PathBuf::new(),
             validation_file: PathBuf::new(),
+            validation_files: BTreeMap::new(),
             fields: Fields::default(),
             max_seq_length: 128,
+            label_all_tokens: false,
+            doc_stride: 128,
+            max_answer_length: 30,
+            n_best_size: 20,
+            version_2_with_negative: false,
+            null_score_diff_threshold: 0.0,
             attention: Attention::Bidirectional,
             pooling: model::Pooling::Cls,
             num_train_epochs: 3.0,
@@ -122,7 +148,7 @@ impl Default for FinetuneConfig {
             max_grad_norm: 1.0,
             seed: 42,
             eval_steps: 0,
-            metric_for_best_model: "accuracy".into(),
+            metric_for_best_model: String::new(),
             early_stopping_patience: 0,
             logging_steps: 10,
             device: "auto".into(),
@@ -140,12 +166,41 @@ impl FinetuneConfig {
         Ok(c)
     }
 
+    /// The QA decoding settings.
+    pub fn decoding(&self) -> crate::extractive_qa::Decoding {
+        crate::extractive_qa::Decoding {
+            n_best_size: self.n_best_size,
+            max_answer_length: self.max_answer_length,
+            version_2_with_negative: self.version_2_with_negative,
+            null_score_diff_threshold: self.null_score_diff_threshold,
+        }
+    }
+
+    /// The evaluation files: `validation_file` (rows carry their language, if any), then one
+    /// per language from `validation_files`.
+    pub fn evaluation_files(&self) -> Vec<(PathBuf, Option<String>)> {
+        let own = (!self.validation_file.as_os_str().is_empty()).then(|| (self.validation_file.clone(), None));
+        own.into_iter().chain(self.validation_files.iter().map(|(l, p)| (p.clone(), Some(l.clone())))).collect()
+    }
+
     /// Checks what the types do not.
     pub fn validate(&self) -> Result<(), String> {
-        if !["accuracy", "macro_f1", "f1", "loss"].contains(&self.metric_for_best_model.as_str()) {
+        let metrics: &[&str] = match self.task {
+            Task::Classification => &["", "accuracy", "macro_f1", "loss"],
+            Task::TokenClassification => &["", "accuracy", "macro_f1", "f1", "loss"],
+            Task::QuestionAnswering => &["", "exact_match", "f1", "loss"],
+        };
+        if !metrics.contains(&self.metric_for_best_model.as_str()) {
             return Err(format!(
-                "metric_for_best_model = {:?}: expected \"accuracy\", \"macro_f1\", \"f1\" or \"loss\"",
-                self.metric_for_best_model
+                "metric_for_best_model = {:?}: for this task expected one of {:?}",
+                self.metric_for_best_model,
+                &metrics[1..]
+            ));
+        }
+        if self.task == Task::QuestionAnswering && self.doc_stride * 2 >= self.max_seq_length {
+            return Err(format!(
+                "doc_stride = {} must be under half of max_seq_length = {} (windows overlap by doc_stride)",
+                self.doc_stride, self.max_seq_length
             ));
         }
         if self.per_device_train_batch_size == 0 || self.gradient_accumulation_steps == 0 || self.max_seq_length < 4 {

@@ -7,13 +7,18 @@ use clap::{Parser, Subcommand};
 use finetune::FinetuneConfig;
 
 #[derive(Parser)]
-#[command(version, about = "Fine-tune a BERT on labelled data (sequence and token classification so far)")]
+#[command(
+    version,
+    about = "Fine-tune a BERT on labelled data: sequence classification, token classification (NER, POS), \
+             extractive QA"
+)]
 struct Cli {
-    /// The run configuration (configs/finetune/*.toml).
-    #[arg(long)]
+    /// The run configuration (configs/finetune/*.toml); for eval and predict it supplies field
+    /// names, max_seq_length and QA decoding (defaults otherwise).
+    #[arg(long, global = true)]
     config: Option<PathBuf>,
     /// Override a setting: --set learning_rate=3e-5 (repeatable; typed like the key).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
+    #[arg(long = "set", value_name = "KEY=VALUE", global = true)]
     set: Vec<String>,
     #[command(subcommand)]
     command: Option<Command>,
@@ -21,12 +26,28 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Fine-tunes as --config says (the default command).
+    Train,
+    /// Scores a fine-tuned checkpoint on labelled data, per language: one JSON object.
+    Eval {
+        /// The fine-tuned model directory (e.g. runs/<name>/best).
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// Labelled data, `PATH` (rows may carry `lang`) or `LANG=PATH` (repeatable); default:
+        /// the configuration's validation files.
+        #[arg(long, value_name = "[LANG=]PATH")]
+        input: Vec<String>,
+        /// cpu, cuda, cuda:N or auto.
+        #[arg(long, default_value = "auto")]
+        device: String,
+    },
     /// Applies a fine-tuned checkpoint to unlabelled rows: one JSON line per row.
     Predict {
         /// The fine-tuned model directory (e.g. runs/<name>/best).
         #[arg(long)]
         checkpoint: PathBuf,
-        /// Rows: JSONL/CSV/TSV with `text` (classification), or JSONL `tokens`/CoNLL/CoNLL-U (tagging).
+        /// Rows: JSONL/CSV/TSV with `text` (classification), JSONL `tokens`/CoNLL/CoNLL-U
+        /// (tagging), SQuAD JSON or JSONL `question`/`context` (QA).
         #[arg(long)]
         input: PathBuf,
         /// Where to write the predictions (JSONL).
@@ -40,24 +61,46 @@ enum Command {
     Doctor,
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
-        Some(Command::Doctor) => {
-            println!("{}", model::runtime_report());
-            return Ok(());
-        }
-        Some(Command::Predict { checkpoint, input, output, device }) => {
-            let rows = finetune::predict::predict(&checkpoint, &input, &output, model::parse_device(&device)?)?;
-            eprintln!("{rows} predictions written to {}", output.display());
-            return Ok(());
-        }
-        None => {}
+/// The configuration of --config (with --set), or the defaults for eval and predict.
+fn settings(cli: &Cli, required: bool) -> anyhow::Result<FinetuneConfig> {
+    match &cli.config {
+        Some(path) => FinetuneConfig::load(path, &cli.set),
+        None if required => anyhow::bail!("give --config configs/finetune/<task>.toml"),
+        None => Ok(training::overrides::load_with_overrides("", "--set", &cli.set)?),
     }
-    let path = cli.config.ok_or_else(|| anyhow::anyhow!("give --config configs/finetune/<task>.toml"))?;
-    let config = FinetuneConfig::load(&path, &cli.set)?;
-    let outcome = finetune::trainer::train(&config)?;
-    println!("{}", serde_json::to_string_pretty(&outcome.best)?);
-    eprintln!("done after step {}: {}", outcome.steps, outcome.output_dir.display());
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Some(Command::Doctor) => println!("{}", model::runtime_report()),
+        Some(Command::Predict { checkpoint, input, output, device }) => {
+            let c = settings(&cli, false)?;
+            let rows = finetune::predict::predict(checkpoint, input, output, &c, model::parse_device(device)?)?;
+            eprintln!("{rows} predictions written to {}", output.display());
+        }
+        Some(Command::Eval { checkpoint, input, device }) => {
+            let c = settings(&cli, false)?;
+            let files: Vec<(PathBuf, Option<String>)> = if input.is_empty() {
+                c.evaluation_files()
+            } else {
+                input
+                    .iter()
+                    .map(|spec| match spec.split_once('=') {
+                        Some((lang, path)) if !lang.contains('/') => (PathBuf::from(path), Some(lang.to_string())),
+                        _ => (PathBuf::from(spec), None),
+                    })
+                    .collect()
+            };
+            let report = finetune::evaluate::evaluate_checkpoint(checkpoint, &files, &c, model::parse_device(device)?)?;
+            println!("{}", serde_json::to_string(&report)?);
+        }
+        Some(Command::Train) | None => {
+            let config = settings(&cli, true)?;
+            let outcome = finetune::trainer::train(&config)?;
+            println!("{}", serde_json::to_string_pretty(&outcome.best)?);
+            eprintln!("done after step {}: {}", outcome.steps, outcome.output_dir.display());
+        }
+    }
     Ok(())
 }
 

@@ -81,7 +81,7 @@ fn language_id_learns_per_language_and_writes_hf_checkpoints() {
     assert!(all["accuracy"].as_f64().unwrap() > 0.8, "{}", out.best);
     let per_lang = out.best["scores"].as_object().unwrap();
     assert!(per_lang.len() >= 17, "per-language scores: {:?}", per_lang.keys());
-    assert!(out.best["average_accuracy_over_languages"].as_f64().is_some());
+    assert!(out.best["average_over_languages"]["accuracy"].as_f64().is_some());
     let results: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.output_dir.join("eval_results.json")).unwrap()).unwrap();
     assert_eq!(results["step"], out.best["step"]);
@@ -99,7 +99,14 @@ fn language_id_learns_per_language_and_writes_hf_checkpoints() {
     // predict: one line per row, in order, with a label and its logits.
     let predictions = tmp.path().join("predictions.jsonl");
     let (_, _, val, _) = lid_data();
-    let rows = finetune::predict::predict(&out.output_dir.join("best"), val, &predictions, tch::Device::Cpu).unwrap();
+    let rows = finetune::predict::predict(
+        &out.output_dir.join("best"),
+        val,
+        &predictions,
+        &FinetuneConfig::default(),
+        tch::Device::Cpu,
+    )
+    .unwrap();
     let gold: Vec<String> = std::fs::read_to_string(val)
         .unwrap()
         .lines()

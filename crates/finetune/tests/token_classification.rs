@@ -58,8 +58,14 @@ fn turkish_pos_tagging_learns_above_the_majority_tag() {
 
     // predict: one tag per word, and the same word accuracy as the evaluation of best/.
     let predictions = tmp.path().join("pos.jsonl");
-    finetune::predict::predict(&out.output_dir.join("best"), &config.validation_file, &predictions, tch::Device::Cpu)
-        .unwrap();
+    finetune::predict::predict(
+        &out.output_dir.join("best"),
+        &config.validation_file,
+        &predictions,
+        &config,
+        tch::Device::Cpu,
+    )
+    .unwrap();
     let lines: Vec<serde_json::Value> =
         std::fs::read_to_string(&predictions).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), sentences.len());

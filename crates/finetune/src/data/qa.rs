@@ -53,9 +53,18 @@ struct SquadAnswer {
 
 /// Reads `.json` (SQuAD) or `.jsonl`.
 pub fn read(path: &Path) -> Result<Vec<Question>, DataError> {
+    read_with(path, true)
+}
+
+/// As [`read`], for prediction: JSONL rows need no `answers`.
+pub fn read_unlabelled(path: &Path) -> Result<Vec<Question>, DataError> {
+    read_with(path, false)
+}
+
+fn read_with(path: &Path, labelled: bool) -> Result<Vec<Question>, DataError> {
     let text = read_text(path)?;
     let questions = if path.to_string_lossy().to_lowercase().ends_with(".jsonl") {
-        read_jsonl(path, &text)?
+        read_jsonl(path, &text, labelled)?
     } else {
         let file: SquadFile = serde_json::from_str(&text)
             .map_err(|e| DataError::new(path, e.line(), format!("not a SQuAD file: {e}")))?;
@@ -79,6 +88,9 @@ pub fn read(path: &Path) -> Result<Vec<Question>, DataError> {
         out
     };
     for q in &questions {
+        if q.question.trim().is_empty() || q.context.trim().is_empty() {
+            return Err(DataError::new(path, 0, format!("question {}: empty question or context", q.id)));
+        }
         for (answer, start) in &q.answers {
             let found: String = q.context.chars().skip(*start).take(answer.chars().count()).collect();
             if &found != answer {
@@ -99,7 +111,7 @@ pub fn read(path: &Path) -> Result<Vec<Question>, DataError> {
     Ok(questions)
 }
 
-fn read_jsonl(path: &Path, text: &str) -> Result<Vec<Question>, DataError> {
+fn read_jsonl(path: &Path, text: &str, labelled: bool) -> Result<Vec<Question>, DataError> {
     let mut out = Vec::new();
     for row in jsonl_objects(path, text) {
         let (line, o) = row?;
@@ -109,7 +121,12 @@ fn read_jsonl(path: &Path, text: &str) -> Result<Vec<Question>, DataError> {
                 .map(String::from)
                 .ok_or_else(|| DataError::new(path, line, format!("no field `{k}`")))
         };
-        let answers = o.get("answers").ok_or_else(|| DataError::new(path, line, "no field `answers`"))?;
+        let none = serde_json::json!({"text": [], "answer_start": []});
+        let answers = match o.get("answers") {
+            Some(a) => a,
+            None if !labelled => &none,
+            None => return Err(DataError::new(path, line, "no field `answers`")),
+        };
         let texts: Vec<String> = answers["text"]
             .as_array()
             .map(|a| a.iter().filter_map(|t| t.as_str().map(String::from)).collect())

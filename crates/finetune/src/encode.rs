@@ -1,0 +1,280 @@
+//! Turning rows into model inputs: tokenized examples with their targets, and batches padded to
+//! their longest member (dynamic padding).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use tch::{Device, Tensor};
+use tokenizers::Tokenizer;
+
+use crate::config::Task;
+use crate::data::classification::{self, Example, Fields};
+use crate::data::qa::{self, Question};
+use crate::data::token_classification::{self, Sentence};
+use crate::data::DataError;
+use crate::extractive_qa::{self, Span};
+
+/// Labels ignored by the loss (as PyTorch's `ignore_index`).
+pub(crate) const IGNORE: i64 = -100;
+
+/// One encoded example.
+#[derive(Debug, Clone)]
+pub(crate) struct Encoded {
+    pub(crate) ids: Vec<i64>,
+    pub(crate) type_ids: Vec<i64>,
+    /// One label (sequence classification), one per token with `IGNORE` off word starts (token
+    /// classification), or the answer's start and end positions (QA).
+    pub(crate) labels: Vec<i64>,
+    /// The row's language ("all" when it has none).
+    pub(crate) lang: String,
+}
+
+/// Encodes text (pair) examples with their label ids (placeholder 0 without a label map).
+pub(crate) fn encode_examples(
+    tokenizer: &Tokenizer,
+    examples: &[Example],
+    labels: Option<&BTreeMap<String, i64>>,
+    path: &Path,
+) -> anyhow::Result<(Vec<Encoded>, usize)> {
+    let mut truncated = 0;
+    let mut out = Vec::with_capacity(examples.len());
+    for e in examples {
+        // Without a label map (prediction), every example gets label 0 as a placeholder.
+        let label = match labels {
+            None => 0,
+            Some(labels) => *labels.get(&e.label).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{}:{}: label {:?} is not among the training labels {:?}",
+                    path.display(),
+                    e.line,
+                    e.label,
+                    labels.keys().collect::<Vec<_>>()
+                )
+            })?,
+        };
+        let encoding = match &e.text_pair {
+            Some(pair) => tokenizer.encode((e.text.as_str(), pair.as_str()), true),
+            None => tokenizer.encode(e.text.as_str(), true),
+        }
+        .map_err(|err| anyhow::anyhow!("{}:{}: {err}", path.display(), e.line))?;
+        truncated += usize::from(!encoding.get_overflowing().is_empty());
+        out.push(Encoded {
+            ids: encoding.get_ids().iter().map(|&i| i64::from(i)).collect(),
+            type_ids: encoding.get_type_ids().iter().map(|&i| i64::from(i)).collect(),
+            labels: vec![label],
+            lang: e.lang.clone().unwrap_or_else(|| "all".into()),
+        });
+    }
+    Ok((out, truncated))
+}
+
+/// Encodes sentences of words; the first sub-token of each word carries its tag, the others
+/// and the special tokens are ignored (transformers' `label_all_tokens = False`) unless
+/// `label_all_tokens`, which tags them too (`B-X` as `I-X`). Returns the encodings and how many
+/// sentences lost words to truncation.
+pub(crate) fn encode_sentences(
+    tokenizer: &Tokenizer,
+    sentences: &[Sentence],
+    labels: Option<&BTreeMap<String, i64>>,
+    label_all_tokens: bool,
+    path: &Path,
+) -> anyhow::Result<(Vec<Encoded>, usize)> {
+    let continuation = |id: i64| -> i64 {
+        let inside = labels.and_then(|labels| {
+            let name = labels.iter().find(|(_, &i)| i == id)?.0;
+            labels.get(&format!("I-{}", name.strip_prefix("B-")?)).copied()
+        });
+        inside.unwrap_or(id)
+    };
+    let mut truncated = 0;
+    let mut out = Vec::with_capacity(sentences.len());
+    for s in sentences {
+        // Without a label map (prediction), word starts are marked with tag 0.
+        let tags = s
+            .tags
+            .iter()
+            .map(|t| match labels {
+                None => Ok(0),
+                Some(labels) => labels.get(t).copied().ok_or_else(|| {
+                    anyhow::anyhow!("{}:{}: tag {t:?} is not among the training tags", path.display(), s.line)
+                }),
+            })
+            .collect::<anyhow::Result<Vec<i64>>>()?;
+        let words: Vec<&str> = s.words.iter().map(String::as_str).collect();
+        let encoding =
+            tokenizer.encode(words, true).map_err(|err| anyhow::anyhow!("{}:{}: {err}", path.display(), s.line))?;
+        let mut previous = None;
+        let token_labels: Vec<i64> = encoding
+            .get_word_ids()
+            .iter()
+            .map(|w| {
+                let label = match *w {
+                    Some(w) if Some(w) != previous => tags[w as usize],
+                    Some(w) if label_all_tokens => continuation(tags[w as usize]),
+                    _ => IGNORE,
+                };
+                previous = *w;
+                label
+            })
+            .collect();
+        let last_word = encoding.get_word_ids().iter().flatten().max().map_or(0, |&w| w as usize + 1);
+        truncated += usize::from(last_word < tags.len());
+        out.push(Encoded {
+            ids: encoding.get_ids().iter().map(|&i| i64::from(i)).collect(),
+            type_ids: encoding.get_type_ids().iter().map(|&i| i64::from(i)).collect(),
+            labels: token_labels,
+            lang: s.lang.clone().unwrap_or_else(|| "all".into()),
+        });
+    }
+    Ok((out, truncated))
+}
+
+/// Pads a batch to its longest member (dynamic padding): input ids, attention mask, token type
+/// ids, and labels — [B, T] padded with `IGNORE` when `per_token`, else [B, labels per example].
+pub(crate) fn collate(
+    items: &[&Encoded],
+    pad: i64,
+    per_token: bool,
+    device: Device,
+) -> (Tensor, Tensor, Tensor, Tensor) {
+    let t = items.iter().map(|e| e.ids.len()).max().unwrap_or(1);
+    let (mut ids, mut mask, mut types) = (Vec::new(), Vec::new(), Vec::new());
+    for e in items {
+        let n = e.ids.len();
+        ids.extend(e.ids.iter().copied().chain(std::iter::repeat_n(pad, t - n)));
+        types.extend(e.type_ids.iter().copied().chain(std::iter::repeat_n(0, t - n)));
+        mask.extend(std::iter::repeat_n(1i64, n).chain(std::iter::repeat_n(0, t - n)));
+    }
+    let shape = [items.len() as i64, t as i64];
+    let labels: Vec<i64> = if per_token {
+        items
+            .iter()
+            .flat_map(|e| e.labels.iter().copied().chain(std::iter::repeat_n(IGNORE, t - e.labels.len())))
+            .collect()
+    } else {
+        items.iter().flat_map(|e| e.labels.iter().copied()).collect()
+    };
+    (
+        Tensor::from_slice(&ids).view(shape).to_device(device),
+        Tensor::from_slice(&mask).view(shape).to_device(device),
+        Tensor::from_slice(&types).view(shape).to_device(device),
+        Tensor::from_slice(&labels).view([items.len() as i64, -1]).to_device(device),
+    )
+}
+
+/// The rows of a task's data file(s).
+pub(crate) enum Rows {
+    Examples(Vec<Example>),
+    Sentences(Vec<Sentence>),
+    Questions(Vec<Question>),
+}
+
+/// Rows made model inputs; for QA, `spans` runs parallel to `items` (one per window).
+#[derive(Default)]
+pub(crate) struct Encodings {
+    pub(crate) items: Vec<Encoded>,
+    pub(crate) spans: Vec<Span>,
+    /// Inputs cut at `max_seq_length` (QA: questions split into several windows).
+    pub(crate) truncated: usize,
+}
+
+/// How rows become inputs.
+pub(crate) struct Encoder<'a> {
+    /// With truncation at `max_seq_length` set.
+    pub(crate) tokenizer: &'a Tokenizer,
+    /// Label ids; `None` for unlabelled rows (prediction).
+    pub(crate) labels: Option<&'a BTreeMap<String, i64>>,
+    pub(crate) label_all_tokens: bool,
+    pub(crate) max_seq_length: usize,
+    pub(crate) doc_stride: usize,
+}
+
+impl Rows {
+    /// Reads one file of `task`; `lang` (a per-language evaluation file) overrides the rows' own.
+    pub(crate) fn read(task: Task, path: &Path, fields: &Fields, lang: Option<&str>) -> Result<Rows, DataError> {
+        let mut rows = match task {
+            Task::Classification => Rows::Examples(classification::read(path, fields)?),
+            Task::TokenClassification => Rows::Sentences(token_classification::read(path)?),
+            Task::QuestionAnswering => Rows::Questions(qa::read(path)?),
+        };
+        if let Some(lang) = lang {
+            let set = |l: &mut Option<String>| *l = Some(lang.to_string());
+            match &mut rows {
+                Rows::Examples(v) => v.iter_mut().for_each(|e| set(&mut e.lang)),
+                Rows::Sentences(v) => v.iter_mut().for_each(|e| set(&mut e.lang)),
+                Rows::Questions(v) => v.iter_mut().for_each(|e| set(&mut e.lang)),
+            }
+        }
+        Ok(rows)
+    }
+
+    /// The label (tag) names the rows use; none for QA.
+    pub(crate) fn label_names(&self) -> BTreeSet<String> {
+        match self {
+            Rows::Examples(v) => v.iter().map(|e| e.label.clone()).collect(),
+            Rows::Sentences(v) => v.iter().flat_map(|s| s.tags.iter().cloned()).collect(),
+            Rows::Questions(_) => BTreeSet::new(),
+        }
+    }
+
+    /// The questions (QA), for decoding and scoring.
+    pub(crate) fn questions(&self) -> &[Question] {
+        match self {
+            Rows::Questions(v) => v,
+            _ => &[],
+        }
+    }
+
+    /// Encodes the rows of `path`.
+    pub(crate) fn encode(&self, e: &Encoder, path: &Path) -> anyhow::Result<Encodings> {
+        Ok(match self {
+            Rows::Examples(v) => {
+                let (items, truncated) = encode_examples(e.tokenizer, v, e.labels, path)?;
+                Encodings { items, spans: Vec::new(), truncated }
+            }
+            Rows::Sentences(v) => {
+                let (items, truncated) = encode_sentences(e.tokenizer, v, e.labels, e.label_all_tokens, path)?;
+                Encodings { items, spans: Vec::new(), truncated }
+            }
+            Rows::Questions(v) => {
+                let (items, spans, truncated) =
+                    extractive_qa::windows(e.tokenizer, v, e.max_seq_length, e.doc_stride, path)?;
+                Encodings { items, spans, truncated }
+            }
+        })
+    }
+
+    /// Appends `other` (rows of the same task) to `self`, and its encodings to `encodings`.
+    fn append(&mut self, other: Rows, encodings: &mut Encodings, mut more: Encodings) {
+        let offset = self.questions().len();
+        more.spans.iter_mut().for_each(|s| s.question += offset);
+        encodings.items.append(&mut more.items);
+        encodings.spans.append(&mut more.spans);
+        encodings.truncated += more.truncated;
+        match (self, other) {
+            (Rows::Examples(a), Rows::Examples(b)) => a.extend(b),
+            (Rows::Sentences(a), Rows::Sentences(b)) => a.extend(b),
+            (Rows::Questions(a), Rows::Questions(b)) => a.extend(b),
+            _ => unreachable!("files of one task are read as one kind of rows"),
+        }
+    }
+}
+
+/// Reads and encodes several files (each with an optional language) as one set.
+pub(crate) fn read_and_encode(
+    task: Task,
+    files: &[(PathBuf, Option<String>)],
+    fields: &Fields,
+    encoder: &Encoder,
+) -> anyhow::Result<(Rows, Encodings)> {
+    let mut all: Option<(Rows, Encodings)> = None;
+    for (path, lang) in files {
+        let rows = Rows::read(task, path, fields, lang.as_deref())?;
+        let encodings = rows.encode(encoder, path)?;
+        match &mut all {
+            None => all = Some((rows, encodings)),
+            Some((a, e)) => a.append(rows, e, encodings),
+        }
+    }
+    all.ok_or_else(|| anyhow::anyhow!("no data files given"))
+}
