@@ -41,12 +41,16 @@ else
     --set eval.every=100 --set checkpoint.every=100 --set log.every=50
 fi
 
-echo "== finetune: $config_dir/finetune/lid-sample.toml (language ID, 17 languages)"
-if [ -f runs/lid-sample/eval_results.json ]; then
-  echo "runs/lid-sample/eval_results.json exists: kept"
-else
-  ./target/release/finetune --config "$config_dir/finetune/lid-sample.toml" >/dev/null
-fi
+finetune() {  # name config description
+  echo "== finetune: $2 ($3)"
+  if [ -f "runs/$1/eval_results.json" ]; then
+    echo "runs/$1/eval_results.json exists: kept"
+  else
+    ./target/release/finetune --config "$2" >/dev/null
+  fi
+}
+finetune lid-sample "$config_dir/finetune/lid-sample.toml" "language ID, 17 languages"
+finetune pos-tr-sample "$config_dir/finetune/pos-tr-sample.toml" "Turkish part of speech"
 
 echo "== summary"
 python3 - <<'PY'
@@ -59,7 +63,11 @@ for r in sorted((r for r in rows if r.get("split") == "validation" and r["step"]
 best = json.load(open("runs/lid-sample/eval_results.json"))
 scores = best["scores"]
 print(f"language ID (runs/lid-sample, best at step {best['step']}): accuracy {scores['all']['accuracy']:.3f}, "
-      f"macro-F1 {scores['all']['macro_f1']:.3f}, mean over languages {best['average_accuracy_over_languages']:.3f}")
+      f"macro-F1 {scores['all']['macro_f1']:.3f}, mean over languages {best['average_over_languages']['accuracy']:.3f}")
 print("  " + "  ".join(f"{l} {s['accuracy']:.2f}" for l, s in scores.items() if l != "all"))
-print("checkpoints: runs/sample/final (pretrained encoder), runs/lid-sample/best, runs/lid-sample/final")
+best = json.load(open("runs/pos-tr-sample/eval_results.json"))
+scores = best["scores"]["all"]
+print(f"Turkish POS (runs/pos-tr-sample, best at step {best['step']}): word accuracy {scores['accuracy']:.3f}, "
+      f"macro-F1 over tags {scores['macro_f1']:.3f}")
+print("checkpoints: runs/sample/final (pretrained encoder), runs/{lid,pos-tr}-sample/{best,final}")
 PY

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Fine-tuning side by side with transformers' Trainer: language ID on data/tasks/lid-sample
-# (17 languages), from the same init (the pipeline's pretrained encoder, runs/sample/final), same
-# hyper-parameters (200 steps, batch 16, lr 1e-3, 10 warm-up steps, weight decay 0.01, max length
-# 64, seed 42) and threads. Reports training samples/s (ours excludes evaluation, as Trainer's
-# train() does) and held-out accuracy; rounds alternated.
+# (17 languages) and Turkish POS on data/tasks/pos-tr-sample, from the same init (the pipeline's
+# pretrained encoder, runs/sample/final), same hyper-parameters (200 steps, batch 16, lr 1e-3, 10
+# warm-up steps, weight decay 0.01, max length 64, seed 42) and threads. Reports training
+# samples/s (ours excludes evaluation, as Trainer's train() does) and held-out accuracy (POS:
+# per word); rounds alternated.
 #
 # usage: scripts/bench/finetune.sh
 set -euo pipefail
@@ -14,10 +15,9 @@ export BENCH_THREADS="$threads" OMP_NUM_THREADS="$threads"
 [ -f runs/sample/final/model.safetensors ] || ./scripts/pipeline.sh >/dev/null
 cargo build --release --quiet -p finetune
 work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
-task=data/tasks/lid-sample
-ours() {
+ours() {  # config
   rm -rf "$work/ours"
-  target/release/finetune --config configs/finetune/lid-sample.toml --set output_dir="$work/ours" \
+  target/release/finetune --config "$1" --set output_dir="$work/ours" \
     --set eval_steps=1000000 --set logging_steps=20 --set device=cpu >/dev/null 2>&1
   python3 -c "
 import json
@@ -26,13 +26,21 @@ v=[r['samples_per_s'] for r in rows[1:]]
 best=json.load(open('$work/ours/eval_results.json'))
 print(json.dumps({'samples_per_s': round(sum(v)/len(v),1), 'accuracy': best['scores']['all']['accuracy']}))"
 }
-theirs() { .venv/bin/python scripts/bench/finetune_hf.py runs/sample/final $task/train.jsonl $task/validation.jsonl 200 16 1e-3 10 64 "$work/hf" | tail -n 1; }
-echo "language ID fine-tuning, CPU, $threads threads, init runs/sample/final"
-for round in 1 2; do
-  if [ "$round" = 1 ]; then o=$(ours); t=$(theirs); else t=$(theirs); o=$(ours); fi
-  python3 -c "
+theirs() {  # task train validation
+  .venv/bin/python scripts/bench/finetune_hf.py "$1" runs/sample/final "$2" "$3" 200 16 1e-3 10 64 "$work/hf" | tail -n 1
+}
+compare() {  # name config hf-task train validation
+  echo "$1 fine-tuning, CPU, $threads threads, init runs/sample/final"
+  for round in 1 2; do
+    if [ "$round" = 1 ]; then o=$(ours "$2"); t=$(theirs "$3" "$4" "$5"); else t=$(theirs "$3" "$4" "$5"); o=$(ours "$2"); fi
+    python3 -c "
 import json,sys
 o,t=json.loads(sys.argv[1]),json.loads(sys.argv[2])
 print(f'round $round: finetune {o[\"samples_per_s\"]:.0f} samples/s, accuracy {o[\"accuracy\"]:.3f} | HF Trainer {t[\"samples_per_s\"]:.0f} samples/s, accuracy {t[\"accuracy\"]:.3f} | speed ratio {o[\"samples_per_s\"]/t[\"samples_per_s\"]:.2f}x, accuracy difference {100*(o[\"accuracy\"]-t[\"accuracy\"]):+.1f} points')
 " "$o" "$t"
-done
+  done
+}
+compare "language ID" configs/finetune/lid-sample.toml classification \
+  data/tasks/lid-sample/train.jsonl data/tasks/lid-sample/validation.jsonl
+compare "Turkish POS" configs/finetune/pos-tr-sample.toml token-classification \
+  data/tasks/pos-tr-sample/train.conllu data/tasks/pos-tr-sample/validation.conllu

@@ -111,6 +111,8 @@ pub struct FinetuneConfig {
     pub logging_steps: u64,
     /// `cpu`, `cuda`, `cuda:N` or `auto`.
     pub device: String,
+    /// Matmuls in bf16 with f32 parameters (transformers' `bf16`); for GPUs.
+    pub bf16: bool,
 }
 
 impl Default for FinetuneConfig {
@@ -152,6 +154,7 @@ impl Default for FinetuneConfig {
             early_stopping_patience: 0,
             logging_steps: 10,
             device: "auto".into(),
+            bf16: false,
         }
     }
 }

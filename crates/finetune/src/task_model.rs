@@ -36,6 +36,15 @@ impl TaskModel {
         }
     }
 
+    /// Runs the encoder's matmuls in `kind` (bf16 on GPU), parameters staying f32.
+    pub(crate) fn set_compute_kind(&mut self, kind: Kind) {
+        match self {
+            TaskModel::Sequence(m) => m.bert.compute_kind = kind,
+            TaskModel::Token(m) => m.bert.compute_kind = kind,
+            TaskModel::Span(m) => m.bert.compute_kind = kind,
+        }
+    }
+
     /// Scores with one row per target: [B, labels] (sequence), [B·T, labels] (token), or
     /// [B·2, T] (span: the start row, then the end row of each example, over positions).
     pub(crate) fn flat_scores(&self, inputs: Inputs, mask: AttentionMask, train: bool) -> model::Result<Tensor> {

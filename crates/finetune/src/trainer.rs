@@ -131,7 +131,10 @@ pub fn train(c: &FinetuneConfig) -> anyhow::Result<Outcome> {
     let mut metrics_log = run.metrics()?;
     tch::manual_seed(c.seed as i64);
     let vs = VarStore::new(device);
-    let model = TaskModel::new(&vs, c.task, &bert_config, label_list.len() as i64, c.pooling);
+    let mut model = TaskModel::new(&vs, c.task, &bert_config, label_list.len() as i64, c.pooling);
+    if c.bf16 {
+        model.set_compute_kind(tch::Kind::BFloat16);
+    }
     if let Some(dir) = &init {
         let report = dir.load_weights(&vs, false)?;
         tracing::info!("init {}: {report}", dir.path.display());

@@ -192,3 +192,17 @@ fn check_in_transformers(dir: &Path) {
     assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     let _ = std::fs::remove_file(dir.join("expected.safetensors"));
 }
+
+#[test]
+fn bf16_matmuls_train_like_f32() {
+    let tmp = tempfile::tempdir().unwrap();
+    let accuracy = |bf16: bool| {
+        let mut c = config(&tmp.path().join(format!("bf16-{bf16}")));
+        (c.bf16, c.max_steps, c.eval_steps) = (bf16, 150, 150);
+        let out = finetune::trainer::train(&c).unwrap();
+        out.best["scores"]["all"]["accuracy"].as_f64().unwrap()
+    };
+    let (f32, bf16) = (accuracy(false), accuracy(true));
+    // Chance is 1/17; rounding the matmuls to 8 mantissa bits must not stop the learning.
+    assert!(bf16 > 0.4 && (bf16 - f32).abs() < 0.2, "bf16 {bf16} vs f32 {f32}");
+}

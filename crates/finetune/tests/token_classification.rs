@@ -120,10 +120,31 @@ fn bio_tags_are_scored_with_entity_f1_and_unknown_tags_refused() {
     let f1 = out.best["scores"]["tr"]["f1"].as_f64().expect("entity F1 for BIO tags");
     assert!((0.0..=1.0).contains(&f1));
 
+    let tagger = out.output_dir.join("final");
+
+    // label_all_tokens trains continuation sub-tokens too; scores stay per word.
+    let mut all_tokens = config.clone();
+    (all_tokens.label_all_tokens, all_tokens.output_dir) = (true, tmp.path().join("all-tokens"));
+    let out = finetune::trainer::train(&all_tokens).unwrap();
+    assert_eq!(out.best["scores"]["tr"]["examples"], 3);
+
     let val = tmp.path().join("val.jsonl");
     std::fs::write(&val, "{\"tokens\": [\"x\"], \"tags\": [\"B-ORG\"]}\n").unwrap();
-    config.validation_file = val;
+    config.validation_file = val.clone();
     config.output_dir = tmp.path().join("ner2");
     let err = format!("{:#}", finetune::trainer::train(&config).unwrap_err());
     assert!(err.contains("val.jsonl:1") && err.contains("\"B-ORG\" is not among the training tags"), "{err}");
+
+    // `eval` of the tagger on data with a tag it does not know: the same error.
+    let err = finetune::evaluate::evaluate_checkpoint(&tagger, &[(val, None)], &config, tch::Device::Cpu).unwrap_err();
+    assert!(format!("{err:#}").contains("\"B-ORG\" is not among the training tags"), "{err:#}");
+
+    // Continuing from the fine-tuned tagger with another tag set is refused (its head would not fit).
+    let other = tmp.path().join("other.jsonl");
+    std::fs::write(&other, "{\"tokens\": [\"Ali\", \"gitti\"], \"tags\": [\"NOUN\", \"VERB\"]}\n").unwrap();
+    let mut c = config.clone();
+    (c.model_name_or_path, c.train_file, c.validation_file) = (tagger.display().to_string(), other.clone(), other);
+    c.output_dir = tmp.path().join("relabelled");
+    let err = format!("{:#}", finetune::trainer::train(&c).unwrap_err());
+    assert!(err.contains("the checkpoint's labels") && err.contains("differ from the data's"), "{err}");
 }
