@@ -72,17 +72,30 @@ impl ModelDir {
         checkpoint::load(vs, &self.weights, bare)
     }
 
-    /// The tokenizer: `tokenizer.json`, else one built from `vocab.txt`.
+    /// The tokenizer: `tokenizer.json`, else one built from `vocab.txt`. One with ids beyond the
+    /// model's `vocab_size` is refused: it belongs to another model.
     pub fn tokenizer(&self) -> Result<Tokenizer> {
         let json = self.path.join(TOKENIZER_FILE);
         let vocab = self.path.join("vocab.txt");
-        if json.is_file() {
-            crate::tokenizer::from_tokenizer_json(&json)
+        let (tokenizer, file) = if json.is_file() {
+            (crate::tokenizer::from_tokenizer_json(&json)?, json)
         } else if vocab.is_file() {
-            crate::tokenizer::from_vocab_txt(&vocab)
+            (crate::tokenizer::from_vocab_txt(&vocab)?, vocab)
         } else {
-            Err(Error::ModelDir { path: self.path.clone(), reason: "no tokenizer.json or vocab.txt".into() })
+            return Err(Error::ModelDir { path: self.path.clone(), reason: "no tokenizer.json or vocab.txt".into() });
+        };
+        let ids = tokenizer.get_vocab_size(true) as i64;
+        if ids > self.config.vocab_size {
+            return Err(Error::ModelDir {
+                path: self.path.clone(),
+                reason: format!(
+                    "{} has {ids} tokens but config.json has vocab_size = {}: the tokenizer is not this model's",
+                    file.display(),
+                    self.config.vocab_size
+                ),
+            });
         }
+        Ok(tokenizer)
     }
 }
 

@@ -177,3 +177,21 @@ fn inputs_that_do_not_fit_are_errors() {
     let err = m.forward_t(inputs, AttentionMask::Bidirectional, false).unwrap_err().to_string();
     assert!(err.contains("attention_mask"), "{err}");
 }
+
+#[test]
+fn a_tokenizer_larger_than_the_vocabulary_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("m");
+    let _ = saved_classifier(&dir);
+    // tiny() has 100 ids; a vocab.txt of 150 tokens belongs to another model.
+    let _ = std::fs::remove_file(dir.join("tokenizer.json"));
+    let vocab: String = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+        .iter()
+        .map(|t| t.to_string())
+        .chain((0..145).map(|i| format!("w{i}")))
+        .map(|t| t + "\n")
+        .collect();
+    std::fs::write(dir.join("vocab.txt"), vocab).unwrap();
+    let err = ModelDir::open(&dir).unwrap().tokenizer().unwrap_err().to_string();
+    assert!(err.contains("vocab.txt has 150 tokens but config.json has vocab_size = 100"), "{err}");
+}
