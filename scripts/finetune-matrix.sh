@@ -4,13 +4,14 @@
 # attention (bidirectional, causal), then prints the table of docs/results.md.
 #
 #   ./scripts/finetune-matrix.sh [TASK...]      default: every config in configs/finetune/real/
+#   SEEDS="42 43 44" ./scripts/finetune-matrix.sh   several seeds (the table shows mean and range)
 #
 # Needs: ./scripts/make-tasks.sh (data/tasks-full/), the tiny corpus (corpora/tiny) and the two
 # pretrained encoders:
 #   target/release/pretrain --config configs/pretrain/tiny.toml                       # runs/tiny
 #   target/release/pretrain --config configs/pretrain/tiny.toml \
 #       --set name=tiny-mlm --set objective.kind=mlm                                   # runs/tiny-mlm
-# Finished runs (runs/real/<task>/<init>-<attention>/eval_results.json) are not redone.
+# Finished runs (runs/real/<task>/<init>-<attention>[-seedN]/eval_results.json) are not redone.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -33,18 +34,21 @@ declare -A INIT=(
 for task in "${tasks[@]}"; do
     config=configs/finetune/real/$task.toml
     [[ -f $config ]] || { echo "finetune-matrix: no $config" >&2; exit 1; }
+    for seed in ${SEEDS:-42}; do
     for init in scratch causal-lm mlm; do
         for attention in bidirectional causal; do
             out=runs/real/$task/$init-$attention
+            [[ $seed == 42 ]] || out+=-seed$seed
             [[ -f $out/eval_results.json ]] && continue
             # A causal encoder's [CLS] sees only itself: classify from the last token instead.
             pooling=cls
             [[ $attention == causal ]] && pooling=last
-            echo "== $task: $init, $attention attention" >&2
+            echo "== $task: $init, $attention attention, seed $seed" >&2
             # shellcheck disable=SC2086
             $FINETUNE --config "$config" ${INIT[$init]} --set attention=$attention --set pooling=$pooling \
-                --set output_dir="$out" > /dev/null
+                --set seed="$seed" --set output_dir="$out" > /dev/null
         done
+    done
     done
 done
 .venv/bin/python scripts/results_table.py runs/real "${tasks[@]}"

@@ -163,11 +163,11 @@ pub fn train(c: &FinetuneConfig) -> anyhow::Result<Outcome> {
         decoding: c.decoding(),
         device,
     };
-    tracing::info!(
-        "{} training inputs, {} labels, {total} steps ({steps_per_epoch} per epoch)",
-        train_data.len(),
-        label_list.len()
-    );
+    let what = match c.task {
+        Task::QuestionAnswering => "windows".to_string(),
+        _ => format!("inputs, {} labels", label_list.len()),
+    };
+    tracing::info!("{} training {what}, {total} steps ({steps_per_epoch} per epoch)", train_data.len());
 
     let (mut step, mut epoch) = (0u64, 0u64);
     let mut timer = (std::time::Instant::now(), 0usize);

@@ -1,6 +1,8 @@
-//! Micro-batches drawn from the corpus. Every row is a pure function of
-//! (seed, step, micro-step, rank, row), through the corpus's `WindowSampler` and, for MLM, a
-//! hash-based masking decision: resuming at any step reproduces the data exactly.
+//! Micro-batches drawn from the corpus. Every row is a pure function of (seed, step, row), the
+//! row numbered across the micro-batches and ranks of the step, through the corpus's
+//! `WindowSampler` and, for MLM, a hash-based masking decision: resuming at any step reproduces
+//! the data exactly, ranks draw disjoint rows, and the rows of a step do not depend on how they
+//! are split into micro-batches and ranks.
 
 use corpus::sampler::{mix, unit};
 use corpus::{DrawKey, WindowSampler};
@@ -50,24 +52,21 @@ fn uniform(parts: &[u64]) -> f64 {
     unit(parts.iter().fold(0x2545_f491_4f6c_dd1d_u64, |h, &p| mix(h ^ p.wrapping_mul(0x9e37_79b9_7f4a_7c15))))
 }
 
-/// Draws micro-batch `micro` of optimizer step `step` on `rank`. Rows are numbered across the
-/// micro-batches of a step (row `micro · rows + i`), so that 2 micro-batches of 8 rows hold
-/// exactly the windows of 1 batch of 16: accumulation changes memory, not data.
-pub fn draw(
-    sampler: &WindowSampler,
-    spec: &BatchSpec,
-    step: u64,
-    micro: u32,
-    rank: u32,
-    device: Device,
-) -> corpus::Result<Batch> {
+/// The first row of micro-batch `micro` on `rank`: rows are numbered across the ranks and
+/// micro-batches of a step, so that 2 micro-batches of 8 rows, or 2 ranks of 8 rows, hold exactly
+/// the windows of 1 batch of 16: accumulation and data parallelism change memory, not data.
+pub fn first_row(spec: &BatchSpec, rank: u32, micro: u32, micro_steps: u32) -> u32 {
+    (rank * micro_steps + micro) * spec.rows as u32
+}
+
+/// Draws the micro-batch of optimizer step `step` whose rows start at `first_row`.
+pub fn draw(sampler: &WindowSampler, spec: &BatchSpec, step: u64, first_row: u32, device: Device) -> corpus::Result<Batch> {
     let causal = spec.objective == Objective::Causal;
     let window = (spec.seq_len + i64::from(causal)) as usize;
     let mut rows_per_language = vec![0u64; sampler.languages().len()];
     let mut tokens = Vec::with_capacity(spec.rows as usize * window);
-    let first_row = micro * spec.rows as u32;
     for index in first_row..first_row + spec.rows as u32 {
-        let d = sampler.draw(DrawKey { step, micro_step: 0, rank, index });
+        let d = sampler.draw(DrawKey { step, micro_step: 0, rank: 0, index });
         rows_per_language[d.lang] += 1;
         sampler.fill(d, &mut tokens)?;
     }
@@ -81,7 +80,7 @@ pub fn draw(
         let n = labels.len() as i64;
         (inputs, labels, n)
     } else {
-        mlm_mask(&tokens, spec, step, u64::from(first_row) * spec.seq_len as u64, rank)
+        mlm_mask(&tokens, spec, step, u64::from(first_row) * spec.seq_len as u64)
     };
     let shape = [spec.rows, spec.seq_len];
     Ok(Batch {
@@ -94,12 +93,12 @@ pub fn draw(
 
 /// BERT's masking: each non-separator position is selected with `mlm_probability`; selected
 /// positions become `[MASK]` (80%), a random token (10%) or stay (10%), and only they have labels.
-/// The decisions are a pure function of (seed, step, rank, position in the step's rows).
-fn mlm_mask(tokens: &[i64], spec: &BatchSpec, step: u64, first_position: u64, rank: u32) -> (Vec<i64>, Vec<i64>, i64) {
+/// The decisions are a pure function of (seed, step, position in the step's rows).
+fn mlm_mask(tokens: &[i64], spec: &BatchSpec, step: u64, first_position: u64) -> (Vec<i64>, Vec<i64>, i64) {
     let mut inputs = tokens.to_vec();
     let mut labels = vec![IGNORE; tokens.len()];
     let mut targets = 0;
-    let key = [spec.seed, step, u64::from(rank), 0];
+    let key = [spec.seed, step, 0, 0];
     for (pos, &token) in tokens.iter().enumerate() {
         if token == spec.sep_id {
             continue;
@@ -122,7 +121,7 @@ fn mlm_mask(tokens: &[i64], spec: &BatchSpec, step: u64, first_position: u64, ra
 
 /// MLM masking for evaluation rows: a fixed key, so every evaluation scores the same positions.
 pub fn mlm_for_eval(tokens: &[i64], spec: &BatchSpec) -> (Vec<i64>, Vec<i64>, i64) {
-    mlm_mask(tokens, spec, u64::MAX, 0, 0)
+    mlm_mask(tokens, spec, u64::MAX, 0)
 }
 
 /// Sum of the cross-entropy over positions with a target, in f32 whatever the logits' dtype.
@@ -154,7 +153,7 @@ mod tests {
             seed: 9,
         };
         let tokens: Vec<i64> = (0..40_000).map(|i| if i % 10 == 0 { 3 } else { 100 + i % 500 }).collect();
-        let (inputs, labels, targets) = mlm_mask(&tokens, &spec, 5, 0, 0);
+        let (inputs, labels, targets) = mlm_mask(&tokens, &spec, 5, 0);
         let eligible = tokens.iter().filter(|&&t| t != 3).count() as f64;
         assert!((targets as f64 / eligible - 0.15).abs() < 0.01);
         let masked = inputs.iter().filter(|&&t| t == 4).count() as f64;
@@ -162,7 +161,7 @@ mod tests {
         let kept = labels.iter().zip(&inputs).filter(|(l, i)| **l != IGNORE && l == i).count() as f64;
         assert!((kept / targets as f64 - 0.1).abs() < 0.03, "{kept}");
         assert!(tokens.iter().zip(&labels).all(|(t, l)| *t != 3 || *l == IGNORE));
-        assert_eq!(mlm_mask(&tokens, &spec, 5, 0, 0).0, inputs, "a pure function of its key");
-        assert_ne!(mlm_mask(&tokens, &spec, 6, 0, 0).0, inputs);
+        assert_eq!(mlm_mask(&tokens, &spec, 5, 0).0, inputs, "a pure function of its key");
+        assert_ne!(mlm_mask(&tokens, &spec, 6, 0).0, inputs);
     }
 }

@@ -219,7 +219,7 @@ pub fn train(config: &PretrainConfig, resume: Resume, stop: Arc<AtomicBool>) -> 
         training::seed::seed_step(config.seed, step);
         let lr = schedule.lr_at(step);
         let batches: Vec<_> = (0..o.grad_accum)
-            .map(|micro| batch::draw(&sampler, &spec, step, micro, 0, device))
+            .map(|micro| batch::draw(&sampler, &spec, step, batch::first_row(&spec, 0, micro, o.grad_accum), device))
             .collect::<corpus::Result<_>>()?;
         // Normalise by the real number of targets of the whole step, so that accumulating
         // micro-batches gives the update of one large batch.
