@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent set-up: a repo-local Python venv with the pinned torch wheel, and .libtorch pointing
-# at the libtorch inside it (.cargo/config.toml sets LIBTORCH=.libtorch for every cargo command).
-# Fast when already done: it only compares a stamp with scripts/requirements.txt.
+# at the libtorch inside it (.cargo/config.toml sets LIBTORCH=.libtorch for every cargo command),
+# and the Gloo headers that crates/distributed compiles against in .deps/gloo.
+# Fast when already done: it only compares stamps.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -19,6 +20,33 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r scripts/requirements.txt
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -r scripts/requirements-nodeps.txt
   echo "$want" > "$stamp"
+fi
+
+# Gloo headers for crates/distributed: libtorch ships ProcessGroupGloo.hpp (and the Gloo code itself,
+# inside libtorch_cpu.so) but not the <gloo/...> headers it includes. Debian's libgloo-dev provides
+# them; only the headers are used, never its library. Pinned to one exact package file.
+gloo_version="0.0~git20220518.5b14351-3"
+gloo_sha256="80529c9fd8af452faf489e686b94bf87075965c40673803810c4f41634b1e299"
+gloo_dir="$root/.deps/gloo"
+if [ "$(cat "$gloo_dir/.stamp" 2>/dev/null || true)" != "$gloo_sha256" ]; then
+  command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null || {
+    echo "setup: apt-get and dpkg-deb are needed to fetch the Gloo headers (Debian bookworm libgloo-dev=$gloo_version);" >&2
+    echo "setup: on another system, extract that package's usr/include into $gloo_dir/usr/include yourself" >&2
+    exit 1; }
+  echo "setup: fetching the Gloo headers (libgloo-dev=$gloo_version) into .deps/gloo" >&2
+  tmp="$(mktemp -d)"
+  # A fresh machine may have no package lists yet: update them once and retry. (As root, apt warns
+  # that it downloads unsandboxed: harmless, hence the silence; the check below reports failures.)
+  ( cd "$tmp" && apt-get download -q "libgloo-dev=$gloo_version" >/dev/null 2>&1 ) \
+    || { [ "$(id -u)" = 0 ] && apt-get update -qq >/dev/null \
+         && ( cd "$tmp" && apt-get download -q "libgloo-dev=$gloo_version" >/dev/null 2>&1 ); } \
+    || { rm -rf "$tmp"; echo "setup: apt-get download libgloo-dev=$gloo_version failed (not Debian bookworm, or no package lists: run apt-get update)" >&2; exit 1; }
+  deb="$(ls "$tmp"/libgloo-dev_*.deb)"
+  echo "$gloo_sha256  $deb" | sha256sum --check --quiet - \
+    || { rm -rf "$tmp"; echo "setup: $deb does not have the pinned SHA-256 $gloo_sha256" >&2; exit 1; }
+  dpkg-deb -x "$deb" "$tmp/x"
+  rm -rf "$gloo_dir" && mkdir -p "$root/.deps" && mv "$tmp/x" "$gloo_dir" && rm -rf "$tmp"
+  echo "$gloo_sha256" > "$gloo_dir/.stamp"
 fi
 
 # Already set up: the stamp matches and the link resolves.

@@ -13,7 +13,7 @@ use serde_json::json;
 use tch::nn::VarStore;
 use tch::Tensor;
 use tokenizers::Tokenizer;
-use training::{AdamW, AdamWConfig, RunDir, Schedule};
+use training::{plots, AdamW, AdamWConfig, RunDir, Schedule};
 
 use crate::config::{FinetuneConfig, Task};
 use crate::encode::{collate, read_and_encode, Encoded, Encoder, Rows, IGNORE};
@@ -70,6 +70,25 @@ fn initial_model(c: &FinetuneConfig) -> anyhow::Result<(BertConfig, Option<Model
         let tokenizer = dir.tokenizer()?;
         Ok((dir.config.clone(), Some(dir), tokenizer))
     }
+}
+
+/// `training.png` (loss, learning rate) and `validation.png` (the metric per language, and
+/// over all rows) next to `metrics.jsonl`.
+fn write_plots(run: &Path, metric: &str) -> anyhow::Result<()> {
+    let rows = plots::read_metrics(&run.join(training::run_dir::METRICS_FILE))?;
+    plots::training_curves(&rows, &run.join("training.png"))?;
+    let mut per_lang: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+    for r in rows.iter().filter(|r| r["split"] == "validation") {
+        let (Some(step), Some(scores)) = (r["step"].as_f64(), r["scores"].as_object()) else { continue };
+        for (lang, s) in scores {
+            if let Some(v) = s[metric].as_f64() {
+                per_lang.entry(lang.clone()).or_default().push((step, v));
+            }
+        }
+    }
+    let series: Vec<plots::Series> = per_lang.into_iter().collect();
+    plots::line_chart(&run.join("validation.png"), &format!("validation {metric}"), metric, &series)?;
+    Ok(())
 }
 
 /// Trains and evaluates as `c` says.
@@ -223,6 +242,7 @@ pub fn train(c: &FinetuneConfig) -> anyhow::Result<Outcome> {
                 let row = json!({"step": step, "epoch": epoch, "split": "validation", "metric": metric,
                     "scores": scores, "average_over_languages": average_over_languages(&scores)});
                 metrics_log.write(&row)?;
+                write_plots(run.path(), metric)?;
                 tracing::info!("step {step}: validation {metric} {:.4} (loss {:.4})", value.abs(), overall.loss);
                 if value > best_value {
                     (best_value, best, since_best) = (value, row, 0);

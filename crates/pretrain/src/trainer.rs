@@ -13,7 +13,7 @@ use model::{BertConfig, BertForLM, Inputs, ModelDir};
 use serde_json::json;
 use tch::nn::VarStore;
 use tch::{Device, Kind};
-use training::{checkpoint, AdamW, AdamWConfig, RunDir, Schedule, TrainerState};
+use training::{checkpoint, plots, AdamW, AdamWConfig, RunDir, Schedule, TrainerState};
 
 use crate::batch::{self, BatchSpec};
 use crate::config::{Objective, PretrainConfig};
@@ -289,6 +289,7 @@ pub fn train(config: &PretrainConfig, resume: Resume, stop: Arc<AtomicBool>) -> 
                     "ppl": e.ppl, "bits_per_byte": e.bits_per_byte, "tokens": e.tokens,
                     "unigram_entropy": e.unigram_entropy}))?;
             }
+            write_plots(run.path())?;
             let mean = last_eval.iter().map(|e| e.loss).sum::<f64>() / last_eval.len().max(1) as f64;
             tracing::info!("step {step}: validation loss {mean:.4} (mean over {} languages)", last_eval.len());
             metric = Some(mean);
@@ -322,6 +323,22 @@ pub fn train(config: &PretrainConfig, resume: Resume, stop: Arc<AtomicBool>) -> 
         model::model_dir::save(&run.path().join("final"), &bert_config, &vs, Some(&tokenizer))?;
     }
     Ok(Outcome { run_dir: run.path().to_path_buf(), steps: step, last_loss, eval: last_eval, interrupted })
+}
+
+/// `training.png` (loss, learning rate) and `validation.png` (loss per language) next to
+/// `metrics.jsonl`.
+fn write_plots(run: &Path) -> anyhow::Result<()> {
+    let rows = plots::read_metrics(&run.join(training::run_dir::METRICS_FILE))?;
+    plots::training_curves(&rows, &run.join("training.png"))?;
+    let mut per_lang: std::collections::BTreeMap<String, Vec<(f64, f64)>> = Default::default();
+    for r in rows.iter().filter(|r| r["split"] == "validation") {
+        if let (Some(lang), Some(step), Some(loss)) = (r["lang"].as_str(), r["step"].as_f64(), r["loss"].as_f64()) {
+            per_lang.entry(lang.to_string()).or_default().push((step, loss));
+        }
+    }
+    let series: Vec<plots::Series> = per_lang.into_iter().collect();
+    plots::line_chart(&run.join("validation.png"), "validation loss per language", "loss (nats/token)", &series)?;
+    Ok(())
 }
 
 fn write_resolved_config(run: &Path, config: &PretrainConfig) -> anyhow::Result<()> {

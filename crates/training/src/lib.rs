@@ -7,7 +7,8 @@
 //!   newest-valid lookup, keep-last and keep-best retention;
 //! - [`run_dir`]: the run directory's lock and `metrics.jsonl`;
 //! - [`overrides`]: typed TOML configs with `--set key=value`;
-//! - [`seed`]: keyed randomness, so that resuming replays shuffles and dropout exactly.
+//! - [`seed`]: keyed randomness, so that resuming replays shuffles and dropout exactly;
+//! - [`plots`]: PNG charts drawn from `metrics.jsonl` (training curves, values per language).
 #![deny(missing_docs)]
 
 pub mod adamw;
@@ -15,6 +16,7 @@ pub mod checkpoint;
 pub mod cli;
 pub mod error;
 pub mod overrides;
+pub mod plots;
 pub mod run_dir;
 pub mod schedule;
 pub mod seed;
