@@ -60,7 +60,13 @@ pub fn first_row(spec: &BatchSpec, rank: u32, micro: u32, micro_steps: u32) -> u
 }
 
 /// Draws the micro-batch of optimizer step `step` whose rows start at `first_row`.
-pub fn draw(sampler: &WindowSampler, spec: &BatchSpec, step: u64, first_row: u32, device: Device) -> corpus::Result<Batch> {
+pub fn draw(
+    sampler: &WindowSampler,
+    spec: &BatchSpec,
+    step: u64,
+    first_row: u32,
+    device: Device,
+) -> corpus::Result<Batch> {
     let causal = spec.objective == Objective::Causal;
     let window = (spec.seq_len + i64::from(causal)) as usize;
     let mut rows_per_language = vec![0u64; sampler.languages().len()];

@@ -48,6 +48,8 @@ pub struct PretrainConfig {
     pub checkpoint: CheckpointSection,
     /// Logging.
     pub log: LogSection,
+    /// Data parallelism (several processes, one per GPU; see docs/distributed.md).
+    pub distributed: DistributedSection,
 }
 
 /// Model shape (BertConfig names).
@@ -158,6 +160,26 @@ pub struct LogSection {
     pub peak_tflops: f64,
 }
 
+/// Data parallelism. The world (rank, size, rendezvous) comes from the launcher's environment:
+/// torchrun, SLURM or `scripts/launch.sh`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DistributedSection {
+    /// `auto` (NCCL on CUDA, Gloo on CPU), `nccl` or `gloo`.
+    pub backend: String,
+    /// Seconds a rank waits for the others (rendezvous and every collective) before it gives up
+    /// with an error; longer than the slowest evaluation or checkpoint, which rank 0 does alone.
+    pub timeout_s: u64,
+    /// Gradients are all-reduced in flat buckets of at most this many MiB (DDP: 25).
+    pub bucket_mb: usize,
+}
+
+impl Default for DistributedSection {
+    fn default() -> Self {
+        DistributedSection { backend: "auto".into(), timeout_s: 1800, bucket_mb: 25 }
+    }
+}
+
 impl Default for PretrainConfig {
     fn default() -> Self {
         PretrainConfig {
@@ -175,6 +197,7 @@ impl Default for PretrainConfig {
             eval: EvalSection::default(),
             checkpoint: CheckpointSection::default(),
             log: LogSection::default(),
+            distributed: DistributedSection::default(),
         }
     }
 }
@@ -263,6 +286,12 @@ impl PretrainConfig {
 
     /// Checks what the types do not; messages name the key.
     pub fn validate(&self) -> Result<(), String> {
+        if !["auto", "nccl", "gloo"].contains(&self.distributed.backend.as_str()) {
+            return Err(format!(
+                "distributed.backend = {:?}: expected \"auto\", \"nccl\" or \"gloo\"",
+                self.distributed.backend
+            ));
+        }
         let o = &self.objective;
         if o.k < 1 {
             return Err(format!("objective.k = {}: must be at least 1", o.k));
@@ -289,7 +318,7 @@ impl PretrainConfig {
     /// corpus (by its fingerprint, not its path), model, objective, data, optimisation and seed;
     /// not the run's name or place, evaluation, checkpoint or logging settings, the device, or
     /// `optim.max_steps` (which may be raised to train longer).
-    pub fn resume_hash(&self, corpus_fingerprint: &str) -> String {
+    pub fn resume_hash(&self, corpus_fingerprint: &str, world_size: usize) -> String {
         let mut c = self.clone();
         c.name = String::new();
         c.out_dir = PathBuf::new();
@@ -297,9 +326,14 @@ impl PretrainConfig {
         c.eval = EvalSection::default();
         c.checkpoint = CheckpointSection::default();
         c.log = LogSection::default();
+        c.distributed = DistributedSection::default();
         c.optim.max_steps = 0;
         c.device = String::new();
-        let text = toml::to_string(&c).unwrap_or_default();
+        let mut text = toml::to_string(&c).unwrap_or_default();
+        // The world size sets the global batch, hence the data of every step.
+        if world_size > 1 {
+            text += &format!("\nworld_size = {world_size}");
+        }
         Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
     }
 }

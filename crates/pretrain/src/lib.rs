@@ -15,4 +15,4 @@ pub mod lm_loss;
 pub mod trainer;
 
 pub use config::{Objective, PretrainConfig};
-pub use trainer::{train, Outcome, Resume};
+pub use trainer::{process_group, train, train_data_parallel, Outcome, Resume};

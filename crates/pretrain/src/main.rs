@@ -77,7 +77,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
                 signal_hook::flag::register(signal, stop.clone())?;
             }
-            let outcome = pretrain::train(&config, resume, stop)?;
+            let pg = pretrain::process_group(&config)?;
+            let outcome = pretrain::train_data_parallel(&config, resume, stop, &pg)?;
+            if !pg.is_main() {
+                return Ok(());
+            }
             for e in &outcome.eval {
                 let h = e.unigram_entropy.map_or(String::new(), |h| format!("  unigram entropy {h:.4}"));
                 eprintln!("{:<10} loss {:.4}  ppl {:>9.2}  bits/byte {:.3}{h}", e.lang, e.loss, e.ppl, e.bits_per_byte);

@@ -5,10 +5,11 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use corpus::{Corpus, WindowSampler};
+use distributed::{Backend, Launch, ProcessGroup};
 use model::{BertConfig, BertForLM, Inputs, ModelDir};
 use serde_json::json;
 use tch::nn::VarStore;
@@ -99,8 +100,13 @@ fn check_same_tokenizer(dir: &ModelDir, corpus: &Corpus) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn device_and_kind(config: &PretrainConfig) -> anyhow::Result<(Device, Kind)> {
-    let device = model::parse_device(&config.device)?;
+/// The device of this rank (under data parallelism, `auto`/`cuda` mean the GPU of the local
+/// rank) and the compute dtype.
+fn device_and_kind(config: &PretrainConfig, local_rank: usize) -> anyhow::Result<(Device, Kind)> {
+    let device = match (model::parse_device(&config.device)?, config.device.as_str()) {
+        (Device::Cuda(_), "auto" | "cuda") => Device::Cuda(local_rank),
+        (device, _) => device,
+    };
     let kind = match (config.dtype.as_str(), device) {
         ("bf16", _) | ("auto", Device::Cuda(_)) => Kind::BFloat16,
         _ => Kind::Float,
@@ -108,8 +114,38 @@ fn device_and_kind(config: &PretrainConfig) -> anyhow::Result<(Device, Kind)> {
     Ok((device, kind))
 }
 
-/// Trains as `config` says; `stop` is raised by SIGINT/SIGTERM.
+/// Trains as `config` says in this process alone; `stop` is raised by SIGINT/SIGTERM.
 pub fn train(config: &PretrainConfig, resume: Resume, stop: Arc<AtomicBool>) -> anyhow::Result<Outcome> {
+    let single = ProcessGroup::new(&Launch::single(), Backend::Gloo, Duration::from_secs(1))?;
+    train_data_parallel(config, resume, stop, &single)
+}
+
+/// The process group of this launch (torchrun, SLURM or `scripts/launch.sh`; a single process
+/// when none of their variables is set), on the backend `config` asks for.
+pub fn process_group(config: &PretrainConfig) -> anyhow::Result<ProcessGroup> {
+    let launch = Launch::from_env()?;
+    let (device, _) = device_and_kind(config, launch.local_rank())?;
+    let backend = match config.distributed.backend.as_str() {
+        "nccl" => Backend::Nccl,
+        "gloo" => Backend::Gloo,
+        _ => Backend::for_device(device),
+    };
+    let timeout = Duration::from_secs(config.distributed.timeout_s.max(1));
+    let pg = ProcessGroup::new(&launch, backend, timeout)?;
+    Ok(pg.with_bucket_bytes(config.distributed.bucket_mb.max(1) << 20))
+}
+
+/// Trains as `config` says, as one rank of `pg`: every rank draws its own rows of each step,
+/// gradients are summed over the ranks after backward (each rank's loss is divided by the
+/// job's target count, so the sum is the job's mean), then clipped and applied identically
+/// everywhere. Only rank 0 writes the run directory.
+pub fn train_data_parallel(
+    config: &PretrainConfig,
+    resume: Resume,
+    stop: Arc<AtomicBool>,
+    pg: &ProcessGroup,
+) -> anyhow::Result<Outcome> {
+    let (rank, world, main) = (pg.rank(), pg.world_size(), pg.is_main());
     let corpus = Corpus::open(&config.corpus).with_context(|| format!("corpus = {}", config.corpus.display()))?;
     let (bert_config, init) = model_config(config, &corpus)?;
     let seq_len = config.seq_len();
@@ -121,12 +157,20 @@ pub fn train(config: &PretrainConfig, resume: Resume, stop: Arc<AtomicBool>) -> 
             bert_config.max_position_embeddings
         );
     }
-    let (device, kind) = device_and_kind(config)?;
+    let (device, kind) = device_and_kind(config, pg.launch().local_rank())?;
+    if world > 1 {
+        // Ranks started with other settings or data would train different models in lockstep.
+        let mut settings = config.clone();
+        settings.device = String::new();
+        pg.check_same("the configuration (after --set)", toml::to_string(&settings)?.as_bytes())?;
+        pg.check_same("the corpus", corpus.manifest().fingerprint.as_bytes())?;
+    }
     let tokenizer_json = std::fs::read(corpus.tokenizer_path())?;
     let special = corpus.manifest().tokenizer.special_ids;
 
-    let run = RunDir::lock(&config.out_dir.join(&config.name))?;
-    let checkpoints = run.path().join("checkpoints");
+    let run_path = config.out_dir.join(&config.name);
+    let run = if main { Some(RunDir::lock(&run_path)?) } else { None };
+    let checkpoints = run_path.join("checkpoints");
     tch::manual_seed(config.seed as i64);
     let vs = VarStore::new(device);
     let mut model = BertForLM::new(&vs.root(), &bert_config);
@@ -140,15 +184,15 @@ pub fn train(config: &PretrainConfig, resume: Resume, stop: Arc<AtomicBool>) -> 
         AdamW::new(&vs, AdamWConfig { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weight_decay: o.weight_decay });
     let schedule =
         Schedule { lr: o.lr, min_lr: o.min_lr, warmup_steps: o.warmup_steps, total_steps: o.max_steps, decay: o.decay };
-    let config_hash = config.resume_hash(&corpus.manifest().fingerprint);
+    let config_hash = config.resume_hash(&corpus.manifest().fingerprint, world);
 
     let (mut step, mut tokens_seen) = (0u64, 0u64);
     let from = match resume {
         Resume::No => {
-            if !checkpoint::list(&checkpoints).is_empty() {
+            if main && !checkpoint::list(&checkpoints).is_empty() {
                 bail!(
                     "{} holds checkpoints of an earlier run: pass --resume to continue it, or choose another name",
-                    run.path().display()
+                    run_path.display()
                 );
             }
             None
@@ -164,11 +208,26 @@ pub fn train(config: &PretrainConfig, resume: Resume, stop: Arc<AtomicBool>) -> 
         ModelDir::open(&dir)?.load_weights(&vs, false)?;
         opt.load(&dir.join(checkpoint::OPTIMIZER_FILE))?;
         (step, tokens_seen) = (state.step, state.tokens_seen);
-        training::Metrics::truncate_after(&run.path().join(training::run_dir::METRICS_FILE), step)?;
+        if main {
+            training::Metrics::truncate_after(&run_path.join(training::run_dir::METRICS_FILE), step)?;
+        }
         tracing::info!("resumed from {} at step {step}", dir.display());
     }
-    write_resolved_config(run.path(), config)?;
-    let mut metrics = run.metrics()?;
+    if world > 1 {
+        // Every rank resumes from the same step (the run directory is shared) and holds rank 0's
+        // weights: the moments are read by each rank, the parameters broadcast.
+        pg.check_same("the step resumed from", &step.to_le_bytes())?;
+        // In name order: the variable map's own order differs between processes.
+        let variables: std::collections::BTreeMap<String, tch::Tensor> = vs.variables().into_iter().collect();
+        pg.broadcast(&variables.into_values().collect::<Vec<_>>(), 0)?;
+    }
+    let mut metrics = match &run {
+        Some(run) => {
+            write_resolved_config(run.path(), config)?;
+            Some(run.metrics()?)
+        }
+        None => None,
+    };
 
     let sampler = WindowSampler::new(&corpus, corpus::TRAIN, config.data.alpha, window as usize, config.seed)?;
     let languages = sampler.languages();
@@ -191,12 +250,14 @@ pub fn train(config: &PretrainConfig, resume: Resume, stop: Arc<AtomicBool>) -> 
     let c = &bert_config;
     let flops_per_token =
         6.0 * parameters as f64 + 12.0 * (c.num_hidden_layers * c.num_attention_heads * c.head_dim() * seq_len) as f64;
-    let global_batch = o.batch_size * i64::from(o.grad_accum);
+    let global_batch = o.batch_size * i64::from(o.grad_accum) * world as i64;
     tracing::info!(
-        "{parameters} parameters, {} languages, global batch {global_batch} rows × {seq_len} tokens, k = {k}, {kind:?} on {device:?}",
-        languages.len()
+        "{parameters} parameters, {} languages, global batch {global_batch} rows ({} per micro-batch × {} micro-steps × {world} ranks) × {seq_len} tokens, k = {k}, {kind:?} on {device:?}",
+        languages.len(),
+        o.batch_size,
+        o.grad_accum
     );
-    let progress = (std::io::stderr().is_terminal()).then(|| {
+    let progress = (main && std::io::stderr().is_terminal()).then(|| {
         let bar = indicatif::ProgressBar::new(o.max_steps);
         bar.set_style(
             indicatif::ProgressStyle::with_template(
@@ -214,25 +275,44 @@ pub fn train(config: &PretrainConfig, resume: Resume, stop: Arc<AtomicBool>) -> 
     let mut drawn = vec![0u64; languages.len()];
     let mut timer = (Instant::now(), 0u64);
     let mut interrupted = false;
+    // Dropout masks differ between ranks (their rows differ too); rank 0 keeps the run's seed.
+    let dropout_seed = if rank == 0 { config.seed } else { training::seed::mix(config.seed ^ rank as u64) };
     while step < o.max_steps {
-        // Dropout (and nothing else random in libtorch) is a pure function of (seed, step).
-        training::seed::seed_step(config.seed, step);
+        // Dropout (and nothing else random in libtorch) is a pure function of (seed, rank, step).
+        training::seed::seed_step(dropout_seed, step);
         let lr = schedule.lr_at(step);
         let batches: Vec<_> = (0..o.grad_accum)
-            .map(|micro| batch::draw(&sampler, &spec, step, batch::first_row(&spec, 0, micro, o.grad_accum), device))
+            .map(|micro| {
+                let first_row = batch::first_row(&spec, rank as u32, micro, o.grad_accum);
+                batch::draw(&sampler, &spec, step, first_row, device)
+            })
             .collect::<corpus::Result<_>>()?;
-        // Normalise by the real number of targets of the whole step, so that accumulating
-        // micro-batches gives the update of one large batch.
-        let targets: i64 = batches.iter().map(|b| b.targets).sum();
+        // The step's counts over all ranks: targets, stop requests, rows per language.
+        let mut counts = vec![batches.iter().map(|b| b.targets).sum::<i64>(), i64::from(stop.load(Ordering::Relaxed))];
+        counts.extend((0..languages.len()).map(|l| batches.iter().map(|b| b.rows_per_language[l] as i64).sum::<i64>()));
+        if world > 1 {
+            let shared = tch::Tensor::from_slice(&counts);
+            pg.all_reduce_sum(&shared)?;
+            counts = Vec::try_from(&shared)?;
+        }
+        // Normalise by the real number of targets of the whole step (all micro-batches, all
+        // ranks), so that accumulation and data parallelism give the update of one large batch.
+        let targets = counts[0];
+        let stopping = counts[1] > 0;
+        for (d, n) in drawn.iter_mut().zip(&counts[2..]) {
+            *d += *n as u64 * seq_len as u64;
+        }
         opt.zero_grad();
         let mut loss_sum = tch::Tensor::zeros([], (Kind::Float, device));
         for b in &batches {
             let hidden = model.bert.forward_t(Inputs::ids(&b.input_ids), mask, true)?.last_hidden_state;
             let summed = backward_lm_loss(&model, &hidden, &b.labels, 1.0 / targets.max(1) as f64);
             loss_sum += summed / targets.max(1) as f64;
-            for (d, n) in drawn.iter_mut().zip(&b.rows_per_language) {
-                *d += n * seq_len as u64;
-            }
+        }
+        if world > 1 {
+            let mut reduced: Vec<tch::Tensor> = opt.gradients();
+            reduced.push(loss_sum.shallow_clone());
+            pg.all_reduce_sum_flat(&reduced)?;
         }
         let loss = loss_sum.double_value(&[]);
         if !loss.is_finite() {
@@ -262,19 +342,21 @@ pub fn train(config: &PretrainConfig, resume: Resume, stop: Arc<AtomicBool>) -> 
                 row["mfu"] = json!(mfu);
                 msg += &format!(" MFU {:.1}%", 100.0 * mfu);
             }
-            metrics.write(&row)?;
+            if let Some(metrics) = &mut metrics {
+                metrics.write(&row)?;
+            }
             match &progress {
                 Some(bar) => {
                     bar.set_position(step);
                     bar.set_message(msg);
                 }
-                None => tracing::info!("step {step}/{}: {msg}", o.max_steps),
+                None if main => tracing::info!("step {step}/{}: {msg}", o.max_steps),
+                None => {}
             }
         }
-        let stopping = stop.load(Ordering::Relaxed);
         let last = step == o.max_steps;
         let mut metric = None;
-        if (config.eval.every > 0 && step % config.eval.every == 0) || last {
+        if main && ((config.eval.every > 0 && step % config.eval.every == 0) || last) {
             last_eval = evaluate_corpus(
                 &model,
                 &corpus,
@@ -284,17 +366,19 @@ pub fn train(config: &PretrainConfig, resume: Resume, stop: Arc<AtomicBool>) -> 
                 config.eval.batch_size as usize,
                 device,
             )?;
-            for e in &last_eval {
-                metrics.write(&json!({"step": step, "split": "validation", "lang": e.lang, "loss": e.loss,
-                    "ppl": e.ppl, "bits_per_byte": e.bits_per_byte, "tokens": e.tokens,
-                    "unigram_entropy": e.unigram_entropy}))?;
+            if let Some(metrics) = &mut metrics {
+                for e in &last_eval {
+                    metrics.write(&json!({"step": step, "split": "validation", "lang": e.lang, "loss": e.loss,
+                        "ppl": e.ppl, "bits_per_byte": e.bits_per_byte, "tokens": e.tokens,
+                        "unigram_entropy": e.unigram_entropy}))?;
+                }
             }
-            write_plots(run.path())?;
+            write_plots(&run_path)?;
             let mean = last_eval.iter().map(|e| e.loss).sum::<f64>() / last_eval.len().max(1) as f64;
             tracing::info!("step {step}: validation loss {mean:.4} (mean over {} languages)", last_eval.len());
             metric = Some(mean);
         }
-        if (config.checkpoint.every > 0 && step % config.checkpoint.every == 0) || last || stopping {
+        if main && ((config.checkpoint.every > 0 && step % config.checkpoint.every == 0) || last || stopping) {
             let state = TrainerState {
                 version: checkpoint::STATE_VERSION,
                 step,
@@ -318,11 +402,11 @@ pub fn train(config: &PretrainConfig, resume: Resume, stop: Arc<AtomicBool>) -> 
     if let Some(bar) = &progress {
         bar.finish_and_clear();
     }
-    if !interrupted {
+    if main && !interrupted {
         let tokenizer = tokenizers::Tokenizer::from_bytes(&tokenizer_json).map_err(|e| anyhow::anyhow!("{e}"))?;
-        model::model_dir::save(&run.path().join("final"), &bert_config, &vs, Some(&tokenizer))?;
+        model::model_dir::save(&run_path.join("final"), &bert_config, &vs, Some(&tokenizer))?;
     }
-    Ok(Outcome { run_dir: run.path().to_path_buf(), steps: step, last_loss, eval: last_eval, interrupted })
+    Ok(Outcome { run_dir: run_path, steps: step, last_loss, eval: last_eval, interrupted })
 }
 
 /// `training.png` (loss, learning rate) and `validation.png` (loss per language) next to

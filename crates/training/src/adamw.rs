@@ -64,6 +64,21 @@ impl AdamW {
         AdamW { config, slots, steps: 0 }
     }
 
+    /// The gradients of the trainable variables, in a fixed order (for a data-parallel
+    /// all-reduce; they share storage with the variables' gradients). A variable without a
+    /// gradient yet gets a zero one, so that every rank reduces the same tensors.
+    pub fn gradients(&self) -> Vec<Tensor> {
+        self.slots
+            .values()
+            .map(|s| {
+                if !s.param.grad().defined() {
+                    (s.param.sum(Kind::Float) * 0.0).backward();
+                }
+                s.param.grad()
+            })
+            .collect()
+    }
+
     /// Sets every gradient to zero (they accumulate over micro-steps).
     pub fn zero_grad(&self) {
         for slot in self.slots.values() {

@@ -1,16 +1,20 @@
 //! What the training binaries share at the top of `main`: logs through `tracing` to stderr
-//! (`RUST_LOG` filters, colour only on a terminal), and one error chain printed with a non-zero
-//! exit instead of a panic.
+//! (`RUST_LOG` filters, colour only on a terminal; under a data-parallel launcher only rank 0
+//! logs below warnings, and errors name their rank), and one error chain printed with a
+//! non-zero exit instead of a panic.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
 /// Starts logging, runs `run`, and turns its result into the process exit code.
 pub fn main_with(run: impl FnOnce() -> anyhow::Result<()>) -> ExitCode {
+    // torchrun sets RANK, SLURM's srun SLURM_PROCID; the other ranks' info would repeat rank 0's.
+    let rank = ["RANK", "SLURM_PROCID"].iter().find_map(|v| std::env::var(v).ok()).filter(|r| r != "0");
+    let default_level = if rank.is_some() { "warn" } else { "info" };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
@@ -18,7 +22,10 @@ pub fn main_with(run: impl FnOnce() -> anyhow::Result<()>) -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            match rank {
+                Some(rank) => eprintln!("error (rank {rank}): {e:#}"),
+                None => eprintln!("error: {e:#}"),
+            }
             ExitCode::from(1)
         }
     }
