@@ -1,7 +1,7 @@
 //! Data-parallel collectives for `tch` through PyTorch's own c10d, the engine behind
 //! `torch.distributed` and DDP: a c10d `TCPStore` rendezvous (compatible with torchrun's agent
 //! store), `ProcessGroupGloo` on CPU and `ProcessGroupNCCL` on CUDA (cargo feature `nccl`),
-//! reached through a small C++ shim (`shim/c10d.cpp`). See `DESIGN.md` for why and how.
+//! reached through a small C++ shim (`shim/c10d.cpp`). See `docs/distributed.md` for why and how.
 //!
 //! - [`Launch`] (module [`env`](mod@env)) is this process's rank and rendezvous address, from torchrun or SLURM;
 //! - [`ProcessGroup`] (module [`process_group`]) runs the collectives: all-reduce, bucketed

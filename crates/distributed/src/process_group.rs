@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use tch::{Device, Kind, Tensor};
 
 use crate::bucket::{self, DEFAULT_BUCKET_BYTES};
-use crate::env::Launch;
+use crate::env::{Launch, Launcher};
 use crate::error::{DistError, Result};
 use crate::ffi;
 
@@ -116,7 +116,7 @@ impl ProcessGroup {
             return Err(DistError::Unsupported {
                 backend: backend.name().to_owned(),
                 hint:
-                    "rebuild with the `nccl` cargo feature of the distributed crate (see crates/distributed/DESIGN.md)"
+                    "rebuild with the `nccl` cargo feature of the distributed crate (scripts/gpu/build.sh; see docs/distributed.md)"
                         .to_owned(),
             });
         }
@@ -134,7 +134,9 @@ impl ProcessGroup {
                 Device::Cuda(launch.local_rank())
             }
         };
-        let handle = if launch.world_size() > 1 {
+        // A launcher's world of one still gets its backend (a GPU check runs NCCL on one rank);
+        // a plain process has nothing to talk to.
+        let handle = if launch.world_size() > 1 || launch.launcher() != Launcher::Single {
             let timeout_ms = i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX).max(1);
             let device_index = match backend {
                 Backend::Nccl => i32::try_from(launch.local_rank())
