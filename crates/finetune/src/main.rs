@@ -1,6 +1,6 @@
 //! `finetune`: fine-tune a pretrained encoder on labelled data and evaluate it per language.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -57,7 +57,7 @@ enum Command {
         #[arg(long, default_value = "auto")]
         device: String,
     },
-    /// Reports the linked libtorch and the devices it can use on this host.
+    /// Checks libtorch, CPU and GPU bf16, NCCL, the launcher environment and free disk; prints the fix for each problem.
     Doctor,
 }
 
@@ -72,7 +72,11 @@ fn settings(cli: &Cli, required: bool) -> anyhow::Result<FinetuneConfig> {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
-        Some(Command::Doctor) => println!("{}", model::runtime_report()),
+        Some(Command::Doctor) => {
+            let (report, ok) = training::doctor::render(&training::doctor::checks(None, Path::new("runs")));
+            print!("{report}");
+            anyhow::ensure!(ok, "doctor found problems: apply the fixes above");
+        }
         Some(Command::Predict { checkpoint, input, output, device }) => {
             let c = settings(&cli, false)?;
             let rows = finetune::predict::predict(checkpoint, input, output, &c, model::parse_device(device)?)?;

@@ -1,6 +1,6 @@
 //! `pretrain`: next-token (or MLM) pretraining of BERT on a corpus directory.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -44,13 +44,20 @@ enum Command {
         #[arg(long, default_value = "auto")]
         device: String,
     },
-    /// Reports the linked libtorch and the devices it can use on this host.
+    /// Checks libtorch, CPU and GPU bf16, NCCL, the launcher environment and free disk; prints the fix for each problem.
     Doctor,
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Some(Command::Doctor) => println!("{}", model::runtime_report()),
+        Some(Command::Doctor) => {
+            let (report, ok) = training::doctor::render(&training::doctor::checks(
+                Some(distributed::Backend::Nccl.is_compiled()),
+                Path::new("runs"),
+            ));
+            print!("{report}");
+            anyhow::ensure!(ok, "doctor found problems: apply the fixes above");
+        }
         Some(Command::Eval { checkpoint, corpus, text, k, device }) => {
             let device = model::parse_device(&device)?;
             if let Some(text) = text {

@@ -1,5 +1,6 @@
 //! Training machinery shared by the `pretrain` and `finetune` stages:
 //! - [`cli`]: logging and error reporting at the top of the binaries' `main`;
+//! - [`doctor`]: what the host offers (libtorch, CPU/GPU bf16, NCCL, launcher, disk) and the fixes;
 //! - [`adamw`]: AdamW with moments this crate owns (saved and restored for exact resume), and
 //!   gradient clipping, with the arithmetic of `torch.optim.AdamW`;
 //! - [`schedule`]: warm-up then cosine or linear decay, a pure function of the step;
@@ -14,6 +15,7 @@
 pub mod adamw;
 pub mod checkpoint;
 pub mod cli;
+pub mod doctor;
 pub mod error;
 pub mod overrides;
 pub mod plots;
