@@ -70,4 +70,6 @@ scores = best["scores"]["all"]
 print(f"Turkish POS (runs/pos-tr-sample, best at step {best['step']}): word accuracy {scores['accuracy']:.3f}, "
       f"macro-F1 over tags {scores['macro_f1']:.3f}")
 print("checkpoints: runs/sample/final (pretrained encoder), runs/{lid,pos-tr}-sample/{best,final}")
+print("plots: " + ", ".join(f"runs/{r}/{p}.png" for r in ("sample", "lid-sample", "pos-tr-sample")
+                            for p in ("training", "validation")))
 PY

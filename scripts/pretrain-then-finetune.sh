@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# One pretraining, then several fine-tunings of its encoder: the multi-task loop of real work.
+#
+#   scripts/pretrain-then-finetune.sh CORPUS_DIR TASK_CONFIG [TASK_CONFIG...]
+#   scripts/pretrain-then-finetune.sh corpora/tiny configs/finetune/real/lid.toml configs/finetune/real/pos-tr.toml
+#
+# Environment:
+#   PRETRAIN_CONFIG   pretraining preset (default configs/pretrain/tiny.toml)
+#   NAME              run name (default: the corpus folder's name): runs/NAME/ holds the
+#                     pretraining, runs/NAME/finetune/<task>/ each fine-tuning
+#   LAUNCH            prefix for the pretraining command, e.g. "scripts/launch.sh 8" or
+#                     "torchrun --nproc-per-node=8 --no-python" (default: one process)
+#   PRETRAIN_SET, FINETUNE_SET   extra --set arguments, e.g. PRETRAIN_SET="--set optim.max_steps=500"
+#
+# Re-running resumes an interrupted pretraining and skips finished stages; the first failing
+# stage stops the loop with its own error.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+if (($# < 2)); then
+  sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+fi
+corpus=$1
+shift
+[ -f "$corpus/manifest.json" ] || { echo "pretrain-then-finetune: $corpus is not a corpus (no manifest.json): build it with target/release/corpus build" >&2; exit 1; }
+for task in "$@"; do
+  [ -f "$task" ] || { echo "pretrain-then-finetune: no task config $task" >&2; exit 1; }
+done
+pretrain_config=${PRETRAIN_CONFIG:-configs/pretrain/tiny.toml}
+name=${NAME:-$(basename "$corpus")}
+./scripts/setup.sh
+cargo build --release --quiet -p pretrain -p finetune
+
+encoder=runs/$name/final
+if [ -f "$encoder/model.safetensors" ]; then
+  echo "== pretrain: $encoder exists: kept"
+else
+  resume=()
+  [ -d "runs/$name/checkpoints" ] && [ -n "$(ls -A "runs/$name/checkpoints")" ] && resume=(--resume)
+  echo "== pretrain: $pretrain_config on $corpus → runs/$name ${resume[*]}"
+  # shellcheck disable=SC2086
+  ${LAUNCH:-} target/release/pretrain --config "$pretrain_config" --set corpus="$corpus" --set name="$name" \
+    "${resume[@]}" ${PRETRAIN_SET:-}
+fi
+
+for task in "$@"; do
+  out=runs/$name/finetune/$(basename "$task" .toml)
+  if [ -f "$out/eval_results.json" ]; then
+    echo "== finetune: $out exists: kept"
+    continue
+  fi
+  echo "== finetune: $task from $encoder → $out"
+  # shellcheck disable=SC2086
+  target/release/finetune --config "$task" --set model_name_or_path="$encoder" --set output_dir="$out" \
+    ${FINETUNE_SET:-} > /dev/null
+done
+
+echo "== summary"
+python3 - "runs/$name" "$@" <<'PY'
+import json, os, sys
+run, tasks = sys.argv[1], sys.argv[2:]
+for task in tasks:
+    out = os.path.join(run, "finetune", os.path.basename(task)[:-len(".toml")])
+    best = json.load(open(os.path.join(out, "eval_results.json")))
+    metric = best["metric"]
+    langs = {k: v[metric] for k, v in best["scores"].items() if k != "all"}
+    per_lang = "  ".join(f"{k} {v:.3f}" for k, v in sorted(langs.items())) if len(langs) > 1 else ""
+    print(f"{os.path.basename(out):<24} {metric} {best['scores']['all'][metric]:.3f} (step {best['step']})  {per_lang}")
+    print(f"{'':<24} {out}/best, {out}/training.png, {out}/validation.png")
+print(f"encoder: {run}/final; plots: {run}/training.png, {run}/validation.png")
+PY
