@@ -5,12 +5,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+mod common;
+
+use common::root;
+
 use finetune::config::Attention;
 use finetune::FinetuneConfig;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
 
 /// Train/validation JSONL for language ID (every 4th article held out) and a tokenizer trained
 /// on the training articles, built once.
@@ -94,7 +94,12 @@ fn language_id_learns_per_language_and_writes_hf_checkpoints() {
     }
 
     // The fine-tuned checkpoint loads in transformers with the same logits.
-    check_in_transformers(&out.output_dir.join("final"));
+    let texts = [
+        ("Alle Menschen sind frei und gleich an Würde.", None),
+        ("人人生而自由,在尊严和权利上一律平等。", None),
+        ("Все люди рождаются свободными.", None),
+    ];
+    common::transformers_agrees(&out.output_dir.join("final"), "AutoModelForSequenceClassification", &texts);
 
     // predict: one line per row, in order, with a label and its logits.
     let predictions = tmp.path().join("predictions.jsonl");
@@ -163,48 +168,6 @@ fn the_shipped_recipe_parses() {
 
 /// Scores a few validation texts with our model, then has transformers'
 /// `BertForSequenceClassification.from_pretrained` do the same (tests/parity/check_roundtrip.py).
-fn check_in_transformers(dir: &Path) {
-    use model::{AttentionMask, BertForSequenceClassification, Inputs};
-    use tch::{Device, Tensor};
-    let m = model::ModelDir::open(dir).unwrap();
-    let tokenizer = m.tokenizer().unwrap();
-    let texts = [
-        "Alle Menschen sind frei und gleich an Würde.",
-        "人人生而自由,在尊严和权利上一律平等。",
-        "Все люди рождаются свободными.",
-    ];
-    let enc: Vec<_> = texts.iter().map(|t| tokenizer.encode(*t, true).unwrap()).collect();
-    let t = enc.iter().map(|e| e.len()).max().unwrap();
-    let (mut ids, mut mask) = (Vec::new(), Vec::new());
-    for e in &enc {
-        ids.extend(e.get_ids().iter().map(|&i| i64::from(i)).chain(std::iter::repeat_n(0, t - e.len())));
-        mask.extend(std::iter::repeat_n(1i64, e.len()).chain(std::iter::repeat_n(0, t - e.len())));
-    }
-    let shape = [texts.len() as i64, t as i64];
-    let (ids, mask) = (Tensor::from_slice(&ids).view(shape), Tensor::from_slice(&mask).view(shape));
-    let types = ids.zeros_like();
-    let vs = tch::nn::VarStore::new(Device::Cpu);
-    let classifier = BertForSequenceClassification::new(&vs.root(), &m.config, m.config.num_labels().unwrap());
-    m.load_weights(&vs, false).unwrap();
-    let inputs = Inputs { input_ids: &ids, attention_mask: Some(&mask), token_type_ids: Some(&types) };
-    let logits = classifier.forward_t(inputs, AttentionMask::Bidirectional, false).unwrap();
-    Tensor::write_safetensors(
-        &[("input_ids", ids.shallow_clone()), ("attention_mask", mask), ("token_type_ids", types), ("logits", logits)],
-        dir.join("expected.safetensors"),
-    )
-    .unwrap();
-    let python = root().join(".venv/bin/python");
-    assert!(python.exists(), "{} missing: run ./scripts/setup.sh", python.display());
-    let out = std::process::Command::new(python)
-        .arg(root().join("tests/parity/check_roundtrip.py"))
-        .arg(dir)
-        .arg("BertForSequenceClassification")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    let _ = std::fs::remove_file(dir.join("expected.safetensors"));
-}
-
 #[test]
 fn bf16_matmuls_train_like_f32() {
     let tmp = tempfile::tempdir().unwrap();

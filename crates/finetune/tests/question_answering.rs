@@ -6,12 +6,12 @@
 
 use std::path::{Path, PathBuf};
 
+mod common;
+
+use common::root;
+
 use finetune::config::Task;
 use finetune::FinetuneConfig;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
 
 fn minilm() -> PathBuf {
     std::fs::read_dir(root().join(".venv/lib"))
@@ -109,52 +109,9 @@ fn qa_learns_spans_across_windows_and_round_trips() {
     assert!((exact / rows as f64 - em).abs() < 1e-9, "predict disagrees with evaluation");
 
     // The checkpoint is a transformers BertForQuestionAnswering with the same logits.
-    check_in_transformers(&best);
-}
-
-fn check_in_transformers(dir: &Path) {
-    use model::{AttentionMask, BertForQuestionAnswering, Inputs};
-    use tch::{Device, Tensor};
-    let m = model::ModelDir::open(dir).unwrap();
-    assert_eq!(m.config.architectures.as_deref(), Some(&["BertForQuestionAnswering".to_string()][..]));
-    let tokenizer = m.tokenizer().unwrap();
-    let pairs =
-        [("Which place is mentioned?", "Fashion week in New York"), ("どの場所が言及されていますか？", "東京で会議")];
-    let enc: Vec<_> = pairs.iter().map(|p| tokenizer.encode(*p, true).unwrap()).collect();
-    let t = enc.iter().map(|e| e.len()).max().unwrap();
-    let (mut ids, mut mask, mut types) = (Vec::new(), Vec::new(), Vec::new());
-    for e in &enc {
-        let pad = t - e.len();
-        ids.extend(e.get_ids().iter().map(|&i| i64::from(i)).chain(std::iter::repeat_n(0, pad)));
-        types.extend(e.get_type_ids().iter().map(|&i| i64::from(i)).chain(std::iter::repeat_n(0, pad)));
-        mask.extend(std::iter::repeat_n(1i64, e.len()).chain(std::iter::repeat_n(0, pad)));
-    }
-    let shape = [pairs.len() as i64, t as i64];
-    let ids = Tensor::from_slice(&ids).view(shape);
-    let mask = Tensor::from_slice(&mask).view(shape);
-    let types = Tensor::from_slice(&types).view(shape);
-    let vs = tch::nn::VarStore::new(Device::Cpu);
-    let qa = BertForQuestionAnswering::new(&vs.root(), &m.config);
-    m.load_weights(&vs, false).unwrap();
-    let inputs = Inputs { input_ids: &ids, attention_mask: Some(&mask), token_type_ids: Some(&types) };
-    let (start, end) = qa.forward_t(inputs, AttentionMask::Bidirectional, false).unwrap();
-    Tensor::write_safetensors(
-        &[
-            ("input_ids", ids.shallow_clone()),
-            ("attention_mask", mask),
-            ("token_type_ids", types),
-            ("start_logits", start),
-            ("end_logits", end),
-        ],
-        dir.join("expected.safetensors"),
-    )
-    .unwrap();
-    let out = std::process::Command::new(root().join(".venv/bin/python"))
-        .arg(root().join("tests/parity/check_roundtrip.py"))
-        .arg(dir)
-        .arg("BertForQuestionAnswering")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    let _ = std::fs::remove_file(dir.join("expected.safetensors"));
+    let pairs = [
+        ("Which place is mentioned?", Some("Fashion week in New York")),
+        ("どの場所が言及されていますか？", Some("東京で会議")),
+    ];
+    common::transformers_agrees(&best, "AutoModelForQuestionAnswering", &pairs);
 }

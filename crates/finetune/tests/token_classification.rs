@@ -4,12 +4,12 @@
 
 use std::path::{Path, PathBuf};
 
+mod common;
+
+use common::root;
+
 use finetune::config::Task;
 use finetune::FinetuneConfig;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
 
 /// A tokenizer trained on the training sentences' words.
 fn tokenizer(tmp: &Path, train: &Path) -> PathBuf {
@@ -55,6 +55,8 @@ fn turkish_pos_tagging_learns_above_the_majority_tag() {
     assert!(all.get("f1").is_none(), "POS tags are not entities");
     let m = model::ModelDir::open(&out.output_dir.join("final")).unwrap();
     assert_eq!(m.config.architectures.as_deref(), Some(&["BertForTokenClassification".to_string()][..]));
+    let words = [("Burda da öyle mi yoksa kiloyla mı ?", None), ("Ankara Türkiye'nin başkentidir .", None)];
+    common::transformers_agrees(&out.output_dir.join("final"), "AutoModelForTokenClassification", &words);
 
     // predict: one tag per word, and the same word accuracy as the evaluation of best/.
     let predictions = tmp.path().join("pos.jsonl");
