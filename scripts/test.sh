@@ -21,7 +21,7 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 for kind in wordpiece unigram; do
   ./target/release/corpus build --input data/sample --output "$work/$kind" --vocab-size 3000 \
-    --tokenizer-kind "$kind" --val-fraction 0.2 >/dev/null 2>"$work/$kind.log" || { cat "$work/$kind.log"; exit 1; }
+    --tokenizer-kind "$kind" --val-fraction 0.02 --min-val-docs 4 >/dev/null 2>"$work/$kind.log" || { cat "$work/$kind.log"; exit 1; }
   .venv/bin/python tests/parity/corpus_tokens.py "$work/$kind" data/sample
 done
 echo "== all tests passed"

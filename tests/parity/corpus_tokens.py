@@ -63,7 +63,8 @@ def main(corpus_dir: str, input_dir: str) -> None:
         encodings = tokenizer.encode_batch(docs, add_special_tokens=False)
         want = {"train": [], "validation": []}
         for doc, enc in zip(docs, encodings):
-            split = "validation" if is_validation(doc, manifest["val_fraction"]) else "train"
+            threshold = manifest.get("val_thresholds", {}).get(lang_dir.name, manifest["val_fraction"])
+            split = "validation" if is_validation(doc, threshold) else "train"
             want[split].extend(enc.ids)
             want[split].append(sep)
         for split, ids in want.items():

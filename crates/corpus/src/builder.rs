@@ -21,7 +21,7 @@ use crate::manifest::{
 use crate::progress::Progress;
 use crate::shard::{Dtype, HEADER_BYTES};
 use crate::source::{discover, InputFile};
-use crate::split::{document_hash, in_sample, is_validation, SPLIT_RULE};
+use crate::split::{document_hash, in_sample, split_unit, Split, SPLIT_RULE};
 use crate::tokenizer::{self, sha256_hex, SpecialIds};
 
 /// What `build` did.
@@ -73,11 +73,12 @@ pub fn build(config: &BuildConfig, force: bool) -> Result<BuildOutcome> {
 
     let staging = Staging::create(output)?;
     let read = ReadOptions { on_invalid: config.on_invalid, max_document_bytes: config.max_document_bytes };
+    let split = decide_split(config, &files, read)?;
     let tokenizer_out = staging.path.join(TOKENIZER_FILE);
     let (tokenizer, tokenizer_bytes, origin) = match loaded {
         Some((tokenizer, bytes)) => (tokenizer, bytes, "loaded".to_string()),
         None => {
-            let tokenizer = train_on_sample(&config.tokenizer, &files, read, config.val_fraction, &tokenizer_out)?;
+            let tokenizer = train_on_sample(&config.tokenizer, &files, read, &split, &tokenizer_out)?;
             let bytes = tokenizer::to_json_bytes(&tokenizer, &tokenizer_out)?;
             let kind = serde_json::to_value(config.tokenizer.kind).ok().and_then(|v| v.as_str().map(String::from));
             (tokenizer, bytes, kind.unwrap_or_default())
@@ -98,7 +99,7 @@ pub fn build(config: &BuildConfig, force: bool) -> Result<BuildOutcome> {
         dtype,
         vocab_size: vocab_size as u32,
         tokenizer_sha256: tokenizer_sha256.clone(),
-        val_fraction: config.val_fraction,
+        split: &split,
         shard_tokens: config.shard_tokens,
         out_dir: &staging.path,
     })?;
@@ -121,6 +122,7 @@ pub fn build(config: &BuildConfig, force: bool) -> Result<BuildOutcome> {
         header_bytes: HEADER_BYTES,
         alpha: config.alpha,
         val_fraction: config.val_fraction,
+        val_thresholds: split.thresholds.clone(),
         split_rule: SPLIT_RULE.into(),
         languages,
         shards: outcome.shards,
@@ -185,13 +187,41 @@ fn fingerprint(config: &BuildConfig, files: &[InputFile], tokenizer_bytes: Optio
     Ok(sha256_hex(&bytes))
 }
 
+/// The split: `val_fraction`, and with `min_val_docs` a pass over the documents that finds, per
+/// language, the threshold holding out that many.
+fn decide_split(config: &BuildConfig, files: &[InputFile], read: ReadOptions) -> Result<Split> {
+    if config.min_val_docs == 0 {
+        return Ok(Split { val_fraction: config.val_fraction, thresholds: BTreeMap::new() });
+    }
+    let m = config.min_val_docs;
+    let mut smallest: BTreeMap<String, (usize, Vec<f64>)> = BTreeMap::new();
+    let bytes_read = Arc::new(AtomicU64::new(0));
+    read_all(files, read, &bytes_read, &mut |doc| {
+        let (docs, units) = smallest.entry(doc.lang.to_string()).or_default();
+        *docs += 1;
+        let u = split_unit(&document_hash(&doc.text));
+        // The m smallest, ascending (m is small: a sorted insert is enough).
+        if units.len() < m || u < units[m - 1] {
+            let at = units.partition_point(|&x| x < u);
+            units.insert(at, u);
+            units.truncate(m);
+        }
+        Ok(())
+    })?;
+    let split = Split::new(config.val_fraction, m, &smallest);
+    for (lang, t) in &split.thresholds {
+        tracing::info!("{lang}: validation threshold raised to {t:.4} to hold out {m} documents");
+    }
+    Ok(split)
+}
+
 /// Trains the tokenizer on a language-balanced sample of the training documents: language i is
 /// drawn at rate r_i = min(1, B·q_i/n_i) with q_i ∝ n_i^sample_alpha and n_i its text bytes.
 fn train_on_sample(
     config: &TokenizerConfig,
     files: &[InputFile],
     read: ReadOptions,
-    val_fraction: f64,
+    split: &Split,
     output: &Path,
 ) -> Result<Tokenizer> {
     let total_bytes: u64 = files.iter().map(|f| f.bytes).sum();
@@ -230,7 +260,7 @@ fn train_on_sample(
                 docs += 1;
                 sampling.update(bytes_read.load(Ordering::Relaxed), docs, 0);
                 let hash = document_hash(&doc.text);
-                if !is_validation(&hash, val_fraction) && in_sample(&hash, rates[&doc.lang]) {
+                if !split.is_validation(&doc.lang, &hash) && in_sample(&hash, rates[&doc.lang]) {
                     // A closed channel means training stopped; its error is reported.
                     let _ = tx.send(doc.text);
                 }

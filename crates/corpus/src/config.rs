@@ -117,6 +117,11 @@ pub struct BuildConfig {
     /// Fraction of each language's documents held out for validation.
     #[serde(default = "default_val_fraction")]
     pub val_fraction: f64,
+    /// At least this many validation documents per language (at most a quarter of its
+    /// documents), raising that language's threshold: small languages get a validation set to
+    /// be evaluated on. 0 = `val_fraction` everywhere.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub min_val_docs: usize,
     /// Most tokens in one shard file before a new one is started.
     #[serde(default = "default_shard_tokens")]
     pub shard_tokens: u64,
@@ -155,6 +160,9 @@ fn default_sample_bytes() -> u64 {
 fn default_alpha() -> f64 {
     0.3
 }
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
 fn default_val_fraction() -> f64 {
     0.01
 }
@@ -183,6 +191,7 @@ impl BuildConfig {
             output,
             alpha: default_alpha(),
             val_fraction: default_val_fraction(),
+            min_val_docs: 0,
             shard_tokens: default_shard_tokens(),
             documents: default_documents(),
             text_field: default_text_field(),

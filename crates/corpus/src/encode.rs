@@ -18,7 +18,7 @@ use crate::progress::Progress;
 use crate::shard::HEADER_BYTES;
 use crate::shard::{Dtype, ShardHeader, ShardWriter};
 use crate::source::InputFile;
-use crate::split::{document_hash, is_validation};
+use crate::split::{document_hash, Split};
 use crate::tokenizer::SpecialIds;
 
 /// Text bytes per batch handed to the encoder: large enough to keep every core busy between
@@ -65,8 +65,8 @@ pub struct EncodeJob<'a> {
     pub vocab_size: u32,
     /// SHA-256 of `tokenizer.json`, for the shard headers.
     pub tokenizer_sha256: String,
-    /// Held-out fraction.
-    pub val_fraction: f64,
+    /// Which documents are held out.
+    pub split: &'a Split,
     /// Most tokens per shard.
     pub shard_tokens: u64,
     /// The (temporary) corpus directory.
@@ -100,7 +100,7 @@ fn encode_one(doc: &Document, job: &EncodeJob) -> Result<Encoded> {
     ids.extend_from_slice(encoding.get_ids());
     let unk_tokens = job.special.unk.map_or(0, |unk| ids.iter().filter(|&&id| id == unk).count() as u64);
     ids.push(job.special.sep);
-    let split = if is_validation(&document_hash(&doc.text), job.val_fraction) { VALIDATION } else { TRAIN };
+    let split = if job.split.is_validation(&doc.lang, &document_hash(&doc.text)) { VALIDATION } else { TRAIN };
     let stats = SplitStats {
         docs: 1,
         tokens: ids.len() as u64,

@@ -54,6 +54,9 @@ struct BuildArgs {
     /// Fraction of each language's documents held out for validation.
     #[arg(long)]
     val_fraction: Option<f64>,
+    /// At least this many validation documents per language (at most a quarter of its documents).
+    #[arg(long)]
+    min_val_docs: Option<usize>,
     /// How .txt files are cut into documents.
     #[arg(long, value_enum)]
     documents: Option<DocumentMode>,
@@ -99,6 +102,9 @@ impl BuildArgs {
         }
         if let Some(f) = self.val_fraction {
             config.val_fraction = f;
+        }
+        if let Some(n) = self.min_val_docs {
+            config.min_val_docs = n;
         }
         if let Some(d) = self.documents {
             config.documents = d;

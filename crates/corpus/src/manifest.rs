@@ -49,6 +49,9 @@ pub struct Manifest {
     pub alpha: f64,
     /// Fraction of documents held out.
     pub val_fraction: f64,
+    /// Languages whose threshold was raised to hold out `min_val_docs` documents.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub val_thresholds: BTreeMap<String, f64>,
     /// How a document's split is decided.
     pub split_rule: String,
     /// Per language, in code order.
