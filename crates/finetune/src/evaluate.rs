@@ -264,8 +264,9 @@ pub(crate) fn average_over_languages(scores: &BTreeMap<String, Scores>) -> Optio
 }
 
 /// `finetune eval`: scores of a fine-tuned checkpoint on labelled files (each with an optional
-/// language), as JSON with per-language scores and their average. Field names, sequence length
-/// and QA decoding come from `c` (a configuration or the defaults).
+/// language), as JSON with per-language scores and their average. Inputs are cut at the length
+/// the checkpoint was fine-tuned with; field names and QA decoding come from `c` (a
+/// configuration or the defaults).
 pub fn evaluate_checkpoint(
     checkpoint: &Path,
     files: &[(PathBuf, Option<String>)],
@@ -273,7 +274,7 @@ pub fn evaluate_checkpoint(
     device: Device,
 ) -> anyhow::Result<serde_json::Value> {
     let f = load_finetuned(checkpoint, device)?;
-    let max_seq_length = c.max_seq_length.min(f.config.max_position_embeddings as usize);
+    let max_seq_length = f.input_length(c.max_seq_length);
     let label_ids: BTreeMap<String, i64> = f.labels.iter().enumerate().map(|(i, l)| (l.clone(), i as i64)).collect();
     let tokenizer = truncating(&f.tokenizer, max_seq_length)?;
     let encoder = Encoder {
@@ -285,7 +286,8 @@ pub fn evaluate_checkpoint(
     };
     let (rows, data) = read_and_encode(f.task, files, &c.fields, &encoder)?;
     if data.truncated > 0 {
-        tracing::warn!("{} inputs longer than {max_seq_length} tokens (QA: split into windows)", data.truncated);
+        let what = if f.task == Task::QuestionAnswering { "split into windows" } else { "truncated" };
+        tracing::warn!("{} inputs longer than {max_seq_length} tokens ({what})", data.truncated);
     }
     let setting = Setting {
         labels: &f.labels,

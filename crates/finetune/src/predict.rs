@@ -15,8 +15,9 @@ use crate::encode::{collate, Encoder, Rows, IGNORE};
 use crate::evaluate::{answers, span_logits, truncating, Setting};
 use crate::task_model::load_finetuned;
 
-/// Writes predictions for `input` to `output` (atomically); returns the number of rows. Field
-/// names, sequence length and QA decoding come from `c`.
+/// Writes predictions for `input` to `output` (atomically); returns the number of rows. Inputs
+/// are cut at the length the checkpoint was fine-tuned with; field names and QA decoding come
+/// from `c`.
 pub fn predict(
     checkpoint: &Path,
     input: &Path,
@@ -25,7 +26,7 @@ pub fn predict(
     device: Device,
 ) -> anyhow::Result<usize> {
     let f = load_finetuned(checkpoint, device)?;
-    let max_seq_length = c.max_seq_length.min(f.config.max_position_embeddings as usize);
+    let max_seq_length = f.input_length(c.max_seq_length);
     let rows = match f.task {
         Task::Classification => Rows::Examples(classification::read_unlabelled(input, &c.fields)?),
         Task::TokenClassification => Rows::Sentences(token_classification::read(input)?),

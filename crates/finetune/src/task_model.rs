@@ -80,10 +80,24 @@ pub(crate) fn mask_of(attention: Attention) -> AttentionMask {
 
 /// Records how the head was trained, for `eval` and `predict` (transformers ignores unknown
 /// config fields and keeps them).
-pub(crate) fn record_training(c: &mut BertConfig, attention: Attention, pooling: Pooling) -> anyhow::Result<()> {
+pub(crate) fn record_training(
+    c: &mut BertConfig,
+    attention: Attention,
+    pooling: Pooling,
+    max_seq_length: usize,
+) -> anyhow::Result<()> {
     c.extra.insert("finetune_attention".into(), serde_json::to_value(attention)?);
     c.extra.insert("finetune_pooling".into(), serde_json::to_value(pooling)?);
+    c.extra.insert("finetune_max_seq_length".into(), serde_json::to_value(max_seq_length)?);
     Ok(())
+}
+
+impl Finetuned {
+    /// Where inputs are cut: the length it was fine-tuned with (else `fallback`), within its
+    /// positions.
+    pub(crate) fn input_length(&self, fallback: usize) -> usize {
+        self.max_seq_length.unwrap_or(fallback).min(self.config.max_position_embeddings as usize)
+    }
 }
 
 /// A fine-tuned checkpoint, loaded.
@@ -96,6 +110,8 @@ pub(crate) struct Finetuned {
     pub(crate) mask: AttentionMask,
     pub(crate) pad: i64,
     pub(crate) config: BertConfig,
+    /// The input length it was fine-tuned with (`eval` and `predict` cut inputs there too).
+    pub(crate) max_seq_length: Option<usize>,
     /// Keeps the weights alive.
     _vs: VarStore,
 }
@@ -125,6 +141,7 @@ pub(crate) fn load_finetuned(checkpoint: &Path, device: Device) -> anyhow::Resul
         recorded("finetune_attention").map(serde_json::from_value).transpose()?.unwrap_or(Attention::Bidirectional);
     let pooling: Pooling =
         recorded("finetune_pooling").map(serde_json::from_value).transpose()?.unwrap_or(Pooling::Cls);
+    let max_seq_length: Option<usize> = recorded("finetune_max_seq_length").map(serde_json::from_value).transpose()?;
     let vs = VarStore::new(device);
     let model = TaskModel::new(&vs, task, &c, labels.len() as i64, pooling);
     let report = dir.load_weights(&vs, false)?;
@@ -133,5 +150,5 @@ pub(crate) fn load_finetuned(checkpoint: &Path, device: Device) -> anyhow::Resul
     }
     let tokenizer = dir.tokenizer()?;
     let pad = tokenizer.token_to_id("[PAD]").map_or(c.pad_token_id, i64::from);
-    Ok(Finetuned { model, task, tokenizer, labels, mask: mask_of(attention), pad, config: c, _vs: vs })
+    Ok(Finetuned { model, task, tokenizer, labels, mask: mask_of(attention), pad, config: c, max_seq_length, _vs: vs })
 }

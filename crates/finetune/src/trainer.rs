@@ -121,7 +121,7 @@ pub fn train(c: &FinetuneConfig) -> anyhow::Result<Outcome> {
     }
     bert_config.architectures = Some(vec![architecture.into()]);
     bert_config.is_decoder = false;
-    record_training(&mut bert_config, c.attention, c.pooling)?;
+    record_training(&mut bert_config, c.attention, c.pooling, c.max_seq_length)?;
     let pad = tokenizer.token_to_id("[PAD]").map_or(bert_config.pad_token_id, i64::from);
 
     let truncated_tokenizer = truncating(&tokenizer, c.max_seq_length)?;
