@@ -21,9 +21,13 @@ pub fn summary(manifest: &Manifest) -> String {
         &t.sha256[..t.sha256.len().min(12)],
         manifest.dtype
     );
+    let raised = match manifest.val_thresholds.len() {
+        0 => String::new(),
+        n => format!(" (raised for {n} small languages to hold out min_val_docs documents)"),
+    };
     let _ = writeln!(
         out,
-        "sampling: p_i ∝ n_i^{} over training tokens; validation fraction {}",
+        "sampling: p_i ∝ n_i^{} over training tokens; validation fraction {}{raised}",
         manifest.alpha, manifest.val_fraction
     );
     let _ = writeln!(
