@@ -16,7 +16,7 @@ use crate::encode::{collate, read_and_encode, Encoder, Encodings, Rows, IGNORE};
 use crate::extractive_qa::{self, Decoding};
 use crate::metrics::classification::{accuracy, macro_f1};
 use crate::metrics::{seqeval, squad};
-use crate::task_model::{load_finetuned, TaskModel};
+use crate::task_model::{load_finetuned, Finetuned, TaskModel};
 
 /// Scores on one evaluation set (one language, or all rows).
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -71,6 +71,21 @@ pub(crate) struct Setting<'a> {
     pub(crate) batch_size: usize,
     pub(crate) decoding: Decoding,
     pub(crate) device: Device,
+}
+
+impl Finetuned {
+    /// How to evaluate this checkpoint: its labels, attention and padding, with the batch size
+    /// and QA decoding of `c`.
+    pub(crate) fn setting(&self, c: &FinetuneConfig, device: Device) -> Setting<'_> {
+        Setting {
+            labels: &self.labels,
+            mask: self.mask,
+            pad: self.pad,
+            batch_size: c.per_device_eval_batch_size,
+            decoding: c.decoding(),
+            device,
+        }
+    }
 }
 
 /// Scores per language and for "all".
@@ -289,14 +304,7 @@ pub fn evaluate_checkpoint(
         let what = if f.task == Task::QuestionAnswering { "split into windows" } else { "truncated" };
         tracing::warn!("{} inputs longer than {max_seq_length} tokens ({what})", data.truncated);
     }
-    let setting = Setting {
-        labels: &f.labels,
-        mask: f.mask,
-        pad: f.pad,
-        batch_size: c.per_device_eval_batch_size,
-        decoding: c.decoding(),
-        device,
-    };
+    let setting = f.setting(c, device);
     let scores = evaluate(&f.model, &rows, &data, &setting)?;
     Ok(json!({"checkpoint": checkpoint, "scores": scores, "average_over_languages": average_over_languages(&scores)}))
 }

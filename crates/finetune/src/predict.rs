@@ -12,7 +12,7 @@ use tch::Device;
 use crate::config::{FinetuneConfig, Task};
 use crate::data::{classification, qa, token_classification};
 use crate::encode::{collate, Encoder, Rows, IGNORE};
-use crate::evaluate::{answers, span_logits, truncating, Setting};
+use crate::evaluate::{answers, span_logits, truncating};
 use crate::task_model::load_finetuned;
 
 /// Writes predictions for `input` to `output` (atomically); returns the number of rows. Inputs
@@ -41,14 +41,7 @@ pub fn predict(
         doc_stride: c.doc_stride,
     };
     let data = rows.encode(&encoder, input)?;
-    let setting = Setting {
-        labels: &f.labels,
-        mask: f.mask,
-        pad: f.pad,
-        batch_size: c.per_device_eval_batch_size,
-        decoding: c.decoding(),
-        device,
-    };
+    let setting = f.setting(c, device);
     let mut lines: Vec<serde_json::Value> = Vec::new();
     match &rows {
         Rows::Questions(questions) => {

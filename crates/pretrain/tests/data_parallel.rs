@@ -2,33 +2,16 @@
 //! the NCCL path): 2 ranks × batch B train the same model as 1 rank × batch 2B, a resumed
 //! 2-rank run equals an uninterrupted one, and faults end every rank with a clear error.
 
+mod common;
+
+use common::sample_corpus;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use pretrain::PretrainConfig;
 use tch::Tensor;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
-
-fn sample_corpus() -> PathBuf {
-    static DIR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let tmp = tempfile::tempdir().unwrap();
-        let out = tmp.path().join("corpus");
-        let mut c = corpus::BuildConfig::for_directory(root().join("data/sample"), out.clone());
-        c.tokenizer.vocab_size = 1000;
-        c.val_fraction = 0.2;
-        corpus::build(&c, false).unwrap();
-        (tmp, out)
-    })
-    .1
-    .clone()
-}
 
 /// A tiny causal run without dropout (dropout masks depend on how rows are split over ranks).
 fn config(out_dir: &Path, name: &str, batch_size: i64) -> PretrainConfig {

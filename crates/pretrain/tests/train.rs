@@ -3,35 +3,18 @@
 //!
 //! libtorch's random generator is process-wide, so the tests of this file run one at a time.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{root, sample_corpus};
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use pretrain::{Objective, PretrainConfig, Resume};
 
 fn serial() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
-
-/// A corpus of the bundled sample, built once.
-fn sample_corpus() -> PathBuf {
-    static DIR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let tmp = tempfile::tempdir().unwrap();
-        let out = tmp.path().join("corpus");
-        let mut c = corpus::BuildConfig::for_directory(root().join("data/sample"), out.clone());
-        c.tokenizer.vocab_size = 1000;
-        c.val_fraction = 0.2;
-        corpus::build(&c, false).unwrap();
-        (tmp, out)
-    })
-    .1
-    .clone()
 }
 
 fn config(out_dir: &Path, name: &str) -> PretrainConfig {

