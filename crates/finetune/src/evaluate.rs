@@ -12,7 +12,7 @@ use tch::{Device, Kind, Tensor};
 use tokenizers::{Tokenizer, TruncationParams};
 
 use crate::config::{FinetuneConfig, Task};
-use crate::encode::{collate, read_and_encode, Encoder, Encodings, Rows, IGNORE};
+use crate::encode::{collate, read_and_encode, Encoded, Encoder, Encodings, Rows, IGNORE};
 use crate::extractive_qa::{self, Decoding};
 use crate::metrics::classification::{accuracy, macro_f1};
 use crate::metrics::{seqeval, squad};
@@ -121,17 +121,26 @@ fn keys(lang: &str) -> Vec<&str> {
     }
 }
 
+/// The scores of one evaluation batch, one row per target, and its labels flattened alike.
+pub(crate) fn batch_scores(
+    model: &TaskModel,
+    batch: &[Encoded],
+    s: &Setting,
+    per_token: bool,
+) -> anyhow::Result<(Tensor, Tensor)> {
+    let items: Vec<_> = batch.iter().collect();
+    let (ids, mask, types, labels) = collate(&items, s.pad, per_token, s.device);
+    let inputs = model::Inputs { input_ids: &ids, attention_mask: Some(&mask), token_type_ids: Some(&types) };
+    Ok((model.flat_scores(inputs, s.mask, false)?, labels.view([-1])))
+}
+
 fn evaluate_labels(model: &TaskModel, data: &Encodings, s: &Setting) -> anyhow::Result<BTreeMap<String, Scores>> {
     let per_token = matches!(model, TaskModel::Token(_));
     let entities = s.labels.iter().any(|l| l.starts_with("B-") || l.starts_with("I-") || l.starts_with("S-"));
     let mut by_lang: BTreeMap<String, Tally> = BTreeMap::new();
     tch::no_grad(|| -> anyhow::Result<()> {
         for chunk in data.items.chunks(s.batch_size.max(1)) {
-            let items: Vec<_> = chunk.iter().collect();
-            let (ids, mask, types, labels) = collate(&items, s.pad, per_token, s.device);
-            let inputs = model::Inputs { input_ids: &ids, attention_mask: Some(&mask), token_type_ids: Some(&types) };
-            let flat = model.flat_scores(inputs, s.mask, false)?;
-            let flat_labels = labels.view([-1]);
+            let (flat, flat_labels) = batch_scores(model, chunk, s, per_token)?;
             let losses = flat.cross_entropy_loss::<Tensor>(&flat_labels, None, tch::Reduction::None, IGNORE, 0.0);
             let preds: Vec<i64> = Vec::try_from(flat.argmax(-1, false))?;
             let losses: Vec<f64> = Vec::try_from(losses.to_kind(Kind::Double))?;
@@ -188,13 +197,9 @@ pub(crate) fn span_logits(
     let mut loss = 0.0;
     tch::no_grad(|| -> anyhow::Result<()> {
         for chunk in data.items.chunks(s.batch_size.max(1)) {
-            let items: Vec<_> = chunk.iter().collect();
-            let (ids, mask, types, labels) = collate(&items, s.pad, false, s.device);
-            let inputs = model::Inputs { input_ids: &ids, attention_mask: Some(&mask), token_type_ids: Some(&types) };
-            let flat = model.flat_scores(inputs, s.mask, false)?;
-            loss += flat
-                .cross_entropy_loss::<Tensor>(&labels.view([-1]), None, tch::Reduction::Sum, IGNORE, 0.0)
-                .double_value(&[]);
+            let (flat, labels) = batch_scores(model, chunk, s, false)?;
+            loss +=
+                flat.cross_entropy_loss::<Tensor>(&labels, None, tch::Reduction::Sum, IGNORE, 0.0).double_value(&[]);
             let t = flat.size()[1] as usize;
             let values: Vec<f32> = Vec::try_from(flat.flatten(0, -1))?;
             for (i, e) in chunk.iter().enumerate() {

@@ -11,8 +11,8 @@ use tch::Device;
 
 use crate::config::{FinetuneConfig, Task};
 use crate::data::{classification, qa, token_classification};
-use crate::encode::{collate, Encoder, Rows, IGNORE};
-use crate::evaluate::{answers, span_logits, truncating};
+use crate::encode::{Encoder, Rows, IGNORE};
+use crate::evaluate::{answers, batch_scores, span_logits, truncating};
 use crate::task_model::load_finetuned;
 
 /// Writes predictions for `input` to `output` (atomically); returns the number of rows. Inputs
@@ -54,18 +54,12 @@ pub fn predict(
             let per_token = f.task == Task::TokenClassification;
             tch::no_grad(|| -> anyhow::Result<()> {
                 for chunk in data.items.chunks(setting.batch_size.max(1)) {
-                    let items: Vec<_> = chunk.iter().collect();
-                    let (ids, attention_mask, types, _) = collate(&items, f.pad, per_token, device);
-                    let inputs = model::Inputs {
-                        input_ids: &ids,
-                        attention_mask: Some(&attention_mask),
-                        token_type_ids: Some(&types),
-                    };
-                    let scores = f.model.flat_scores(inputs, f.mask, false)?;
+                    let (scores, _) = batch_scores(&f.model, chunk, &setting, per_token)?;
                     let n = scores.size()[1] as usize;
                     let best: Vec<i64> = Vec::try_from(scores.argmax(-1, false))?;
                     let values: Vec<f32> = Vec::try_from(scores.flatten(0, -1))?;
-                    let t = ids.size()[1] as usize;
+                    // Rows per input: the padded length (token classification), else 1.
+                    let t = scores.size()[0] as usize / chunk.len();
                     for (i, e) in chunk.iter().enumerate() {
                         lines.push(if per_token {
                             // One tag per word start; words cut by truncation get none.

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::sample_corpus;
+use common::{sample_corpus, tiny_config};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -15,26 +15,16 @@ use tch::Tensor;
 
 /// A tiny causal run without dropout (dropout masks depend on how rows are split over ranks).
 fn config(out_dir: &Path, name: &str, batch_size: i64) -> PretrainConfig {
-    let mut c =
-        PretrainConfig { name: name.into(), corpus: sample_corpus(), out_dir: out_dir.into(), ..Default::default() };
-    c.device = "cpu".into();
-    c.model.hidden_size = 32;
-    c.model.num_hidden_layers = 2;
-    c.model.num_attention_heads = 4;
-    c.model.intermediate_size = 64;
-    c.model.max_position_embeddings = 33;
+    let mut c = tiny_config(out_dir, name);
     c.model.hidden_dropout_prob = 0.0;
     c.model.attention_probs_dropout_prob = 0.0;
-    c.objective.k = 16;
     c.optim.batch_size = batch_size;
     c.optim.max_steps = 8;
     c.optim.warmup_steps = 0;
     c.optim.decay = training::Decay::Constant;
     c.optim.lr = 3e-3;
     c.eval.every = 0;
-    c.eval.max_windows = 8;
     c.checkpoint.every = 4;
-    c.log.every = 1;
     c.distributed.timeout_s = 20;
     c
 }

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{root, sample_corpus};
+use common::{root, tiny_config};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -18,23 +18,12 @@ fn serial() -> MutexGuard<'static, ()> {
 }
 
 fn config(out_dir: &Path, name: &str) -> PretrainConfig {
-    let mut c =
-        PretrainConfig { name: name.into(), corpus: sample_corpus(), out_dir: out_dir.into(), ..Default::default() };
-    c.device = "cpu".into();
-    c.model.hidden_size = 32;
-    c.model.num_hidden_layers = 2;
-    c.model.num_attention_heads = 4;
-    c.model.intermediate_size = 64;
-    c.model.max_position_embeddings = 33;
-    c.objective.k = 16;
-    c.optim.batch_size = 8;
+    let mut c = tiny_config(out_dir, name);
     c.optim.max_steps = 20;
     c.optim.warmup_steps = 5;
     c.eval.every = 10;
-    c.eval.max_windows = 8;
     c.checkpoint.every = 10;
     c.checkpoint.keep_last = 5;
-    c.log.every = 1;
     c
 }
 

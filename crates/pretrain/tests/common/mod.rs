@@ -3,6 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use pretrain::PretrainConfig;
+
+#[allow(dead_code)] // not every test binary uses it
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
 }
@@ -22,4 +25,22 @@ pub fn sample_corpus() -> PathBuf {
     })
     .1
     .clone()
+}
+
+/// A tiny causal run on the sample corpus, on CPU: 2 layers × 32, k = 16, batch 8.
+#[allow(dead_code)] // not every test binary uses it
+pub fn tiny_config(out_dir: &Path, name: &str) -> PretrainConfig {
+    let mut c =
+        PretrainConfig { name: name.into(), corpus: sample_corpus(), out_dir: out_dir.into(), ..Default::default() };
+    c.device = "cpu".into();
+    c.model.hidden_size = 32;
+    c.model.num_hidden_layers = 2;
+    c.model.num_attention_heads = 4;
+    c.model.intermediate_size = 64;
+    c.model.max_position_embeddings = 33;
+    c.objective.k = 16;
+    c.optim.batch_size = 8;
+    c.eval.max_windows = 8;
+    c.log.every = 1;
+    c
 }
