@@ -96,20 +96,29 @@ impl BertAttention {
         let (q, k, v) = (qkv.get(0), qkv.get(1), qkv.get(2));
         let attention_dropout = if train { self.attention_dropout } else { 0.0 };
         let (attn_mask, is_causal) = mask;
-        let y = Tensor::scaled_dot_product_attention(
-            &q,
-            &k,
-            &v,
-            attn_mask.as_ref(),
-            attention_dropout,
-            *is_causal,
-            None,
-            false,
-        );
+        let y = if attention_dropout > 0.0 && x.device() == Device::Cpu {
+            eager_attention(&q, &k, &v, attn_mask.as_ref(), *is_causal, attention_dropout)
+        } else {
+            Tensor::scaled_dot_product_attention(&q, &k, &v, attn_mask.as_ref(), attention_dropout, *is_causal, None, false)
+        };
         let y = y.transpose(1, 2).contiguous().view([b, t, h]); // (B, T, H)
         let y = dropout(&self.output_dense.forward(&y), self.hidden_dropout, train);
         self.output_layer_norm.forward(&(y + x))
     }
+}
+
+/// Softmax attention written out, as transformers' eager attention, with this crate's dropout on
+/// the probabilities. Used on CPU in training: there SDPA with dropout takes this same unfused
+/// path, but draws its masks with libtorch's slow `bernoulli_`. `allowed` as from [`sdpa_mask`].
+fn eager_attention(q: &Tensor, k: &Tensor, v: &Tensor, allowed: Option<&Tensor>, causal: bool, p: f64) -> Tensor {
+    let (t, head_dim) = (q.size()[2], q.size()[3]);
+    let mut scores = (q * (1.0 / (head_dim as f64).sqrt())).matmul(&k.transpose(-2, -1));
+    let causal_mask = (allowed.is_none() && causal).then(|| Tensor::ones([t, t], (Kind::Bool, q.device())).tril(0));
+    if let Some(allowed) = allowed.or(causal_mask.as_ref()) {
+        scores = scores.masked_fill(&allowed.logical_not(), f64::NEG_INFINITY);
+    }
+    let probs = scores.softmax(-1, scores.kind());
+    dropout(&probs, p, true).matmul(v)
 }
 
 #[cfg(test)]
@@ -132,6 +141,22 @@ mod tests {
         // A window at least as long as the sequence is plain causal, left to the fused kernel.
         let (mask, causal) = sdpa_mask(AttentionMask::CausalWindow(4), None, 4, Device::Cpu);
         assert!(mask.is_none() && causal);
+    }
+
+    #[test]
+    fn eager_attention_equals_sdpa_for_every_mask() {
+        tch::manual_seed(3);
+        let opts = (Kind::Float, Device::Cpu);
+        let (q, k, v) = (Tensor::randn([2, 3, 5, 4], opts), Tensor::randn([2, 3, 5, 4], opts), Tensor::randn([2, 3, 5, 4], opts));
+        let pad = Tensor::from_slice(&[1i64, 1, 1, 0, 0, 1, 1, 1, 1, 1]).view([2, 5]);
+        for kind in [AttentionMask::Bidirectional, AttentionMask::Causal, AttentionMask::CausalWindow(2)] {
+            for padding in [None, Some(&pad)] {
+                let (mask, causal) = sdpa_mask(kind, padding, 5, Device::Cpu);
+                let fused = Tensor::scaled_dot_product_attention(&q, &k, &v, mask.as_ref(), 0.0, causal, None, false);
+                let eager = eager_attention(&q, &k, &v, mask.as_ref(), causal, 0.0);
+                assert!(eager.allclose(&fused, 1e-5, 1e-6, false), "{kind:?}, padding {}", padding.is_some());
+            }
+        }
     }
 
     #[test]
