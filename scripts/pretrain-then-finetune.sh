@@ -60,13 +60,24 @@ echo "== summary"
 python3 - "runs/$name" "$@" <<'PY'
 import json, os, sys
 run, tasks = sys.argv[1], sys.argv[2:]
+rows = [json.loads(l) for l in open(os.path.join(run, "metrics.jsonl"))]
+evals = [r for r in rows if r.get("split") == "validation" and "lang" in r]
+if evals:
+    last = max(r["step"] for r in evals)
+    cells = [f"{r['lang']:<7} {r['ppl']:>8.1f}" for r in sorted((r for r in evals if r["step"] == last), key=lambda r: r["lang"])]
+    print(f"pretraining ({run}): validation perplexity per language at step {last}")
+    for i in range(0, len(cells), 5):
+        print("  " + "   ".join(cells[i:i + 5]))
 for task in tasks:
     out = os.path.join(run, "finetune", os.path.basename(task)[:-len(".toml")])
     best = json.load(open(os.path.join(out, "eval_results.json")))
     metric = best["metric"]
     langs = {k: v[metric] for k, v in best["scores"].items() if k != "all"}
-    per_lang = "  ".join(f"{k} {v:.3f}" for k, v in sorted(langs.items())) if len(langs) > 1 else ""
-    print(f"{os.path.basename(out):<24} {metric} {best['scores']['all'][metric]:.3f} (step {best['step']})  {per_lang}")
-    print(f"{'':<24} {out}/best, {out}/training.png, {out}/validation.png")
+    print(f"{os.path.basename(out)}: {metric} {best['scores']['all'][metric]:.3f} (best at step {best['step']})")
+    if len(langs) > 1:
+        cells = [f"{k:<7} {v:.3f}" for k, v in sorted(langs.items())]
+        for i in range(0, len(cells), 6):
+            print("  " + "   ".join(cells[i:i + 6]))
+    print(f"  checkpoints {out}/best, {out}/final; plots {out}/training.png, {out}/validation.png")
 print(f"encoder: {run}/final; plots: {run}/training.png, {run}/validation.png")
 PY
