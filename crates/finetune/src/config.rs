@@ -38,7 +38,7 @@ pub struct FinetuneConfig {
     /// The task.
     pub task: Task,
     /// A model directory to start from (ours or Hugging Face's); "" = from scratch with
-    /// `scratch_tokenizer` and the `[model]`-less defaults of a tiny BERT.
+    /// `scratch_tokenizer` and the shape of the tiny pretraining preset (2 layers × 128).
     pub model_name_or_path: String,
     /// For from-scratch runs: the tokenizer.json to use.
     pub scratch_tokenizer: String,

@@ -99,7 +99,16 @@ impl BertAttention {
         let y = if attention_dropout > 0.0 && x.device() == Device::Cpu {
             eager_attention(&q, &k, &v, attn_mask.as_ref(), *is_causal, attention_dropout)
         } else {
-            Tensor::scaled_dot_product_attention(&q, &k, &v, attn_mask.as_ref(), attention_dropout, *is_causal, None, false)
+            Tensor::scaled_dot_product_attention(
+                &q,
+                &k,
+                &v,
+                attn_mask.as_ref(),
+                attention_dropout,
+                *is_causal,
+                None,
+                false,
+            )
         };
         let y = y.transpose(1, 2).contiguous().view([b, t, h]); // (B, T, H)
         let y = dropout(&self.output_dense.forward(&y), self.hidden_dropout, train);
@@ -147,7 +156,8 @@ mod tests {
     fn eager_attention_equals_sdpa_for_every_mask() {
         tch::manual_seed(3);
         let opts = (Kind::Float, Device::Cpu);
-        let (q, k, v) = (Tensor::randn([2, 3, 5, 4], opts), Tensor::randn([2, 3, 5, 4], opts), Tensor::randn([2, 3, 5, 4], opts));
+        let (q, k, v) =
+            (Tensor::randn([2, 3, 5, 4], opts), Tensor::randn([2, 3, 5, 4], opts), Tensor::randn([2, 3, 5, 4], opts));
         let pad = Tensor::from_slice(&[1i64, 1, 1, 0, 0, 1, 1, 1, 1, 1]).view([2, 5]);
         for kind in [AttentionMask::Bidirectional, AttentionMask::Causal, AttentionMask::CausalWindow(2)] {
             for padding in [None, Some(&pad)] {

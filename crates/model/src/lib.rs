@@ -8,7 +8,9 @@
 //!   embeddings), [`BertForSequenceClassification`], [`BertForTokenClassification`],
 //!   [`BertForQuestionAnswering`];
 //! - [`AttentionMask`]: bidirectional with padding, causal, or causal limited to the previous k
-//!   tokens, all through `scaled_dot_product_attention`;
+//!   tokens, through `scaled_dot_product_attention` (written out on CPU in training, where SDPA's
+//!   dropout path is slow);
+//! - [`dropout`]: the same distribution as libtorch's, with fast CPU masks;
 //! - [`ModelDir`] and [`checkpoint`]: model directories (`config.json`, `model.safetensors`,
 //!   `tokenizer.json` or `vocab.txt`) loaded with a report of missing and unexpected keys, and
 //!   saved so that transformers' `from_pretrained` reads them;

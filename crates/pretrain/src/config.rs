@@ -68,7 +68,7 @@ pub struct ModelSection {
     pub hidden_dropout_prob: f64,
     /// Dropout on attention probabilities.
     pub attention_probs_dropout_prob: f64,
-    /// Position embeddings (at least the sequence length + 1).
+    /// Position embeddings: at least `seq_len` + 1 for `causal` (a row holds k + 1 tokens), `seq_len` for `mlm`.
     pub max_position_embeddings: i64,
 }
 

@@ -71,7 +71,9 @@ fn parse_value(raw: &str, current: &toml::Value) -> std::result::Result<toml::Va
         (_, v) => v,
     };
     if std::mem::discriminant(&value) != std::mem::discriminant(current) {
-        return Err(format!("`{raw}` is a {}, the key takes a {}", value.type_str(), current.type_str()));
+        let article = |t: &str| if t.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+        let (have, want) = (value.type_str(), current.type_str());
+        return Err(format!("`{raw}` is {} {have}, the key takes {} {want}", article(have), article(want)));
     }
     Ok(value)
 }
@@ -104,12 +106,15 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-/// The valid key nearest to `key`, if reasonably near.
+/// The valid key nearest to `key`, if reasonably near. Only the last part is compared, so that
+/// `lr` finds `optim.lr`; the allowed distance grows with its length, so that a short unknown
+/// name (`validation_files.de`) is not "corrected" into an unrelated one.
 fn closest(key: &str, keys: &[String]) -> Option<String> {
     let leaf = key.rsplit('.').next().unwrap_or(key);
+    let allowed = (leaf.chars().count() / 2).clamp(1, 3);
     keys.iter()
         .map(|k| (edit_distance(leaf, k.rsplit('.').next().unwrap_or(k)), k))
-        .filter(|(d, _)| *d <= 3)
+        .filter(|(d, _)| *d <= allowed)
         .min()
         .map(|(_, k)| k.clone())
 }
@@ -162,6 +167,9 @@ mod tests {
         assert!(err.contains("--set optim.steps=x") && err.contains("integer"), "{err}");
         let err = load_with_overrides::<Cfg>(text, "c.toml", &["optim.lrr=1".into()]).unwrap_err().to_string();
         assert!(err.contains("did you mean `optim.lr`"), "{err}");
+        // A short name far from every key gets no misleading hint.
+        let err = load_with_overrides::<Cfg>(text, "c.toml", &["optim.xy=1".into()]).unwrap_err().to_string();
+        assert!(err.contains("unknown key `optim.xy`") && !err.contains("did you mean"), "{err}");
         let err = load_with_overrides::<Cfg>("name = \"a\"\n[optim]\nlr = 0.1\nstpes = 3\n", "c.toml", &[])
             .unwrap_err()
             .to_string();

@@ -1,0 +1,31 @@
+//! docs/configs.md against `PretrainConfig`: the keys documented under `## pretrain` must be the
+//! keys the config accepts, and a default written there as a TOML value must be the code's.
+//!
+//! The accepted keys come from serialising the default config (every key has a default; none is
+//! an `Option` or a list); tables are walked with their prefix (`optim.lr`).
+
+use std::collections::BTreeSet;
+
+use pretrain::PretrainConfig;
+
+const SECTION: &str = "pretrain";
+
+#[test]
+fn documented_keys_are_the_accepted_keys() {
+    let config = PretrainConfig::default();
+    // Every serialised key is one the deserialiser accepts: the round trip is exact.
+    let text = toml::to_string(&config).unwrap();
+    assert_eq!(toml::from_str::<PretrainConfig>(&text).unwrap(), config, "round trip through\n{text}");
+    let mut accepted = BTreeSet::new();
+    doc::leaf_keys(&serde_json::to_value(&config).unwrap(), "", &mut accepted);
+    doc::assert_same_keys(SECTION, "PretrainConfig", &accepted);
+}
+
+#[test]
+fn documented_defaults_are_the_code_defaults() {
+    // Every key has a default: the base file is empty.
+    doc::assert_defaults::<PretrainConfig>(SECTION, "");
+}
+
+#[path = "../../../tests/config_doc.rs"]
+mod doc;
