@@ -26,8 +26,7 @@ done
 cargo build --release --quiet -p corpus -p pretrain -p finetune
 
 if [ "$full" = 1 ]; then
-  ./scripts/fetch-data.sh
-  ./scripts/make-tasks.sh
+  ./scripts/make-tasks.sh   # runs ./scripts/fetch-data.sh first: data/raw/ and data/tasks-full/
   echo "== corpus: $config_dir/corpus/tiny.toml (the real corpus)"
   ./target/release/corpus build --config "$config_dir/corpus/tiny.toml"
   # runs/tiny: the pretraining of configs/pretrain/tiny.toml as it stands (about 6 minutes).

@@ -42,6 +42,11 @@ else
   # shellcheck disable=SC2086
   ${LAUNCH:-} target/release/pretrain --config "$pretrain_config" --set corpus="$corpus" --set name="$name" \
     "${resume[@]}" ${PRETRAIN_SET:-}
+  # SIGINT/SIGTERM make pretrain checkpoint and exit 0 (pre-emption): then there is no final/.
+  if [ ! -f "$encoder/model.safetensors" ]; then
+    echo "pretrain-then-finetune: the pretraining in runs/$name stopped before its last step; run the same command again to resume it" >&2
+    exit 1
+  fi
 fi
 
 for task in "$@"; do

@@ -273,7 +273,7 @@ pub fn train_data_parallel(
     let mut last_loss = f64::NAN;
     let mut last_eval = Vec::new();
     let mut drawn = vec![0u64; languages.len()];
-    let mut timer = (Instant::now(), 0u64);
+    let mut timer = (Instant::now(), tokens_seen); // after a resume, count from there
     let mut interrupted = false;
     // Dropout masks differ between ranks (their rows differ too); rank 0 keeps the run's seed.
     let dropout_seed = if rank == 0 { config.seed } else { training::seed::mix(config.seed ^ rank as u64) };
