@@ -16,7 +16,9 @@ config_dir=configs; full=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --full) full=1; shift ;;
-    --config-dir) config_dir="${2:?--config-dir needs a directory}"; shift 2 ;;
+    --config-dir)
+      [ $# -ge 2 ] && [ -d "$2" ] || { echo "pipeline: --config-dir needs a directory with corpus/, pretrain/ and finetune/" >&2; exit 2; }
+      config_dir="$2"; shift 2 ;;
     -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "pipeline: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
