@@ -10,7 +10,8 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokenizers::Tokenizer;
 
-use crate::config::{BuildConfig, TokenizerConfig};
+use crate::alphabet::CharacterCounts;
+use crate::config::{BuildConfig, TokenizerConfig, TokenizerKind};
 use crate::document::ReadOptions;
 use crate::encode::{encode_corpus, read_all, EncodeJob};
 use crate::error::{Error, IoContext, Result};
@@ -228,10 +229,17 @@ fn train_on_sample(
     let bytes_read = Arc::new(AtomicU64::new(0));
     let counting = Progress::new("counting", total_bytes);
     let mut sizes: BTreeMap<Arc<str>, u64> = BTreeMap::new();
+    let count_characters = config.kind == TokenizerKind::Wordpiece && config.character_coverage > 0.0;
+    let mut characters = count_characters.then(|| CharacterCounts::new(config.lowercase));
     let mut docs = 0;
     read_all(files, read, &bytes_read, &mut |doc| {
         docs += 1;
         *sizes.entry(doc.lang.clone()).or_default() += doc.text.len() as u64;
+        if let Some(characters) = characters.as_mut() {
+            if !split.is_validation(&doc.lang, &document_hash(&doc.text)) {
+                characters.add(&doc.lang, &doc.text);
+            }
+        }
         counting.update(bytes_read.load(Ordering::Relaxed), docs, 0);
         Ok(())
     })?;
@@ -270,7 +278,7 @@ fn train_on_sample(
             result
         });
         tracing::info!("training a {:?} tokenizer with {} tokens", config.kind, config.vocab_size);
-        let trained = tokenizer::train(config, rx.into_iter(), output);
+        let trained = tokenizer::train(config, rx.into_iter(), characters.as_ref(), output);
         reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
         sampling.finish();
         trained

@@ -59,6 +59,11 @@ pub struct TokenizerConfig {
     /// Most distinct characters kept in the initial alphabet (default: a quarter of the
     /// vocabulary), so that rare characters do not crowd out subwords.
     pub limit_alphabet: Option<usize>,
+    /// WordPiece: the characters that make up this share of each language's text (CJK
+    /// ideographs aside) join the alphabet whatever their global rank, so that small languages
+    /// in other scripts are not left as `[UNK]` (SentencePiece's `character_coverage`). 0: off.
+    #[serde(default = "default_character_coverage")]
+    pub character_coverage: f64,
     /// Lower-case (and strip accents) before WordPiece; mBERT-cased keeps case.
     #[serde(default)]
     pub lowercase: bool,
@@ -79,6 +84,7 @@ impl Default for TokenizerConfig {
             vocab_size: default_vocab_size(),
             min_frequency: default_min_frequency(),
             limit_alphabet: None,
+            character_coverage: default_character_coverage(),
             lowercase: false,
             sample_alpha: default_sample_alpha(),
             sample_bytes: default_sample_bytes(),
@@ -153,6 +159,9 @@ fn default_min_frequency() -> u64 {
 }
 fn default_sample_alpha() -> f64 {
     0.7
+}
+fn default_character_coverage() -> f64 {
+    0.9995
 }
 fn default_sample_bytes() -> u64 {
     100_000_000
@@ -238,6 +247,9 @@ impl BuildConfig {
             }
             if !(t.sample_alpha > 0.0 && t.sample_alpha <= 1.0) {
                 return fail(format!("tokenizer.sample_alpha = {}: must be in (0, 1]", t.sample_alpha));
+            }
+            if !(0.0..=1.0).contains(&t.character_coverage) {
+                return fail(format!("tokenizer.character_coverage = {}: must be in [0, 1]", t.character_coverage));
             }
             if t.sample_bytes == 0 {
                 return fail("tokenizer.sample_bytes = 0: must be positive".into());

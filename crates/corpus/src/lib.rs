@@ -19,6 +19,7 @@
 //! The on-disk format is documented in `docs/formats.md`.
 #![deny(missing_docs)]
 
+pub mod alphabet;
 pub mod builder;
 pub mod config;
 pub mod dataset;

@@ -18,6 +18,7 @@ use tokenizers::pre_tokenizers::metaspace::{Metaspace, PrependScheme};
 use tokenizers::processors::template::TemplateProcessing;
 use tokenizers::{AddedToken, Tokenizer};
 
+use crate::alphabet::CharacterCounts;
 use crate::config::{TokenizerConfig, TokenizerKind};
 use crate::error::{Error, Result};
 
@@ -75,7 +76,14 @@ pub fn load(path: &Path) -> Result<(Tokenizer, Vec<u8>)> {
 }
 
 /// Trains a tokenizer of `config.kind` on `sample`, then adds BERT's post-processor.
-pub fn train<I, S>(config: &TokenizerConfig, sample: I, output: &Path) -> Result<Tokenizer>
+/// `characters` (the training text's, per language) extends a WordPiece alphabet by
+/// `config.character_coverage`; see [`crate::alphabet`].
+pub fn train<I, S>(
+    config: &TokenizerConfig,
+    sample: I,
+    characters: Option<&CharacterCounts>,
+    output: &Path,
+) -> Result<Tokenizer>
 where
     I: Iterator<Item = S> + Send,
     S: AsRef<str> + Send,
@@ -111,14 +119,27 @@ where
         }
     };
     let mut trainer: TrainerWrapper = match config.kind {
-        TokenizerKind::Wordpiece => WordPieceTrainer::builder()
-            .vocab_size(vocab_size)
-            .min_frequency(config.min_frequency)
-            .limit_alphabet(limit_alphabet)
-            .special_tokens(specials)
-            .show_progress(false)
-            .build()
-            .into(),
+        TokenizerKind::Wordpiece => {
+            let required = characters.map(|c| c.covering(config.character_coverage)).unwrap_or_default();
+            // The trainer ranks the initial alphabet first, within the limit: raise the limit by
+            // the characters the global ranking would not have kept anyway.
+            let extra = characters.map_or(0, |c| required.difference(&c.most_frequent(limit_alphabet)).count());
+            if extra > 0 {
+                tracing::info!(
+                    "alphabet: {limit_alphabet} most frequent characters + {extra} for character_coverage = {}",
+                    config.character_coverage
+                );
+            }
+            WordPieceTrainer::builder()
+                .vocab_size(vocab_size)
+                .min_frequency(config.min_frequency)
+                .limit_alphabet(limit_alphabet + extra)
+                .initial_alphabet(required.into_iter().collect())
+                .special_tokens(specials)
+                .show_progress(false)
+                .build()
+                .into()
+        }
         TokenizerKind::Bpe => BpeTrainer::builder()
             .vocab_size(vocab_size)
             .min_frequency(config.min_frequency)

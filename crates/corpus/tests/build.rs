@@ -278,3 +278,22 @@ fn the_bundled_sample_builds() {
     let zh = &m.languages["zh-Hans"];
     assert!(zh.tokens_per_char > 0.5 && zh.tokens_per_char < 1.5, "{zh:?}");
 }
+
+#[test]
+fn character_coverage_keeps_small_scripts_out_of_unk() {
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/sample");
+    let tmp = tempfile::tempdir().unwrap();
+    let unk_rates = |coverage: f64| {
+        let mut cfg = BuildConfig::for_directory(sample.clone(), tmp.path().join(format!("out-{coverage}")));
+        // A vocabulary too small for every script: the alphabet limit is 150 characters.
+        cfg.tokenizer.vocab_size = 600;
+        cfg.tokenizer.character_coverage = coverage;
+        let m = build(&cfg, false).unwrap().manifest;
+        ["ko", "hi", "el", "fa"].map(|lang| m.languages[lang].unk_rate)
+    };
+    let (without, with) = (unk_rates(0.0), unk_rates(0.9995));
+    for (i, lang) in ["ko", "hi", "el", "fa"].iter().enumerate() {
+        assert!(with[i] < 0.01, "{lang}: {:.3} [UNK] with character_coverage (without: {:.3})", with[i], without[i]);
+    }
+    assert!(without[0] > 0.3, "Korean without character_coverage: {:.3} [UNK]", without[0]);
+}

@@ -37,6 +37,7 @@ fn every_key_set() -> BuildConfig {
             vocab_size: 1000,
             min_frequency: 3,
             limit_alphabet: Some(100),
+            character_coverage: 0.99,
             lowercase: true,
             sample_alpha: 0.5,
             sample_bytes: 1000,
