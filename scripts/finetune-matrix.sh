@@ -46,7 +46,7 @@ for task in "${tasks[@]}"; do
             echo "== $task: $init, $attention attention, seed $seed" >&2
             # shellcheck disable=SC2086
             $FINETUNE --config "$config" ${INIT[$init]} --set attention=$attention --set pooling=$pooling \
-                --set seed="$seed" --set output_dir="$out" > /dev/null
+                --set seed="$seed" --set output_dir="$out" --set overwrite_output_dir=true > /dev/null
         done
     done
     done

@@ -57,7 +57,9 @@ for task in "$@"; do
   fi
   echo "== finetune: $task from $encoder → $out"
   # shellcheck disable=SC2086
+  # No eval_results.json: never run or interrupted (fine-tuning has no resume): start over.
   target/release/finetune --config "$task" --set model_name_or_path="$encoder" --set output_dir="$out" \
+    --set overwrite_output_dir=true \
     ${FINETUNE_SET:-} > /dev/null
 done
 

@@ -113,6 +113,9 @@ pub struct FinetuneConfig {
     pub device: String,
     /// Matmuls in bf16 with f32 parameters (transformers' `bf16`); for GPUs.
     pub bf16: bool,
+    /// Start over in an `output_dir` that holds an earlier run (its metrics, scores,
+    /// checkpoints and plots are deleted); otherwise such a directory is refused.
+    pub overwrite_output_dir: bool,
 }
 
 impl Default for FinetuneConfig {
@@ -155,6 +158,7 @@ impl Default for FinetuneConfig {
             logging_steps: 10,
             device: "auto".into(),
             bf16: false,
+            overwrite_output_dir: false,
         }
     }
 }

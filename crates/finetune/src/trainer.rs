@@ -49,6 +49,33 @@ fn epoch_batches(data: &[Encoded], batch: usize, seed: u64, epoch: u64) -> Vec<V
     batches
 }
 
+/// What a run writes into its output directory.
+const RUN_OUTPUTS: [&str; 7] =
+    ["metrics.jsonl", "eval_results.json", "config.toml", "training.png", "validation.png", "best", "final"];
+
+/// Refuses a directory that holds an earlier run (whose metrics the new one would be appended
+/// to), or with `overwrite` deletes that run's outputs, and only those.
+fn clear_earlier_run(dir: &Path, overwrite: bool) -> anyhow::Result<()> {
+    let earlier: Vec<&str> = RUN_OUTPUTS.iter().copied().filter(|name| dir.join(name).exists()).collect();
+    if earlier.is_empty() {
+        return Ok(());
+    }
+    if !overwrite {
+        bail!(
+            "output_dir {} holds an earlier run ({}): choose another output_dir, or start over there with \
+             --set overwrite_output_dir=true",
+            dir.display(),
+            earlier.join(", ")
+        );
+    }
+    for name in earlier {
+        let path = dir.join(name);
+        let removed = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+        removed.with_context(|| format!("removing {} of the earlier run", path.display()))?;
+    }
+    Ok(())
+}
+
 /// The encoder to start from: its configuration, weights (none from scratch) and tokenizer.
 fn initial_model(c: &FinetuneConfig) -> anyhow::Result<(BertConfig, Option<ModelDir>, Tokenizer)> {
     if c.model_name_or_path.is_empty() {
@@ -146,6 +173,7 @@ pub fn train(c: &FinetuneConfig) -> anyhow::Result<Outcome> {
     }
 
     let run = RunDir::lock(&c.output_dir)?;
+    clear_earlier_run(run.path(), c.overwrite_output_dir)?;
     std::fs::write(run.path().join("config.toml"), toml::to_string_pretty(c)?).context("writing config.toml")?;
     let mut metrics_log = run.metrics()?;
     tch::manual_seed(c.seed as i64);

@@ -53,6 +53,14 @@ fn the_same_seed_gives_the_same_run_and_patience_stops_it() {
     let (b_metrics, b_weights) = run("b", 7);
     assert_eq!(a_metrics, b_metrics);
     assert!(a_weights == b_weights, "same seed, different weights");
+    // A second run into a used directory is refused (it would append to the first's metrics)
+    // unless asked to start over, which leaves only the new run's rows.
+    let err = finetune::trainer::train(&config(&tmp.path().join("a"), 7)).unwrap_err().to_string();
+    assert!(err.contains("holds an earlier run") && err.contains("metrics.jsonl"), "{err}");
+    let mut again = config(&tmp.path().join("a"), 7);
+    again.overwrite_output_dir = true;
+    let out = finetune::trainer::train(&again).unwrap();
+    assert_eq!(metrics(&out.output_dir), a_metrics);
     let (c_metrics, c_weights) = run("c", 8);
     assert!(c_weights != a_weights && c_metrics != a_metrics, "the seed is not used");
 

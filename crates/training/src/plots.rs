@@ -90,7 +90,13 @@ fn panel(area: &Area, title: &str, y_label: &str, series: &[Series]) -> DrawResu
         .x_label_area_size(36)
         .y_label_area_size(64)
         .build_cartesian_2d(0.0..x_max, (y_min - pad)..(y_max + pad))?;
-    chart.configure_mesh().x_desc("step").y_desc(y_label).label_style(("sans-serif", 14)).draw()?;
+    chart
+        .configure_mesh()
+        .x_desc("step")
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_desc(y_label)
+        .label_style(("sans-serif", 14))
+        .draw()?;
     for (i, (name, points)) in series.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
         chart
