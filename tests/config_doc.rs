@@ -43,6 +43,20 @@ pub fn rows(section: &str) -> Vec<Row> {
     rows
 }
 
+/// The keys of `config` (every key populated) must be the keys documented under `## <section>`;
+/// `config` must also read back unchanged through TOML, so that every serialised key is one the
+/// deserialiser accepts.
+pub fn assert_documented<T>(section: &str, name: &str, config: &T)
+where
+    T: serde::de::DeserializeOwned + serde::Serialize + PartialEq + std::fmt::Debug,
+{
+    let text = toml::to_string(config).unwrap();
+    assert_eq!(&toml::from_str::<T>(&text).unwrap(), config, "round trip through\n{text}");
+    let mut accepted = BTreeSet::new();
+    leaf_keys(&serde_json::to_value(config).unwrap(), "", &mut accepted);
+    assert_same_keys(section, name, &accepted);
+}
+
 /// The keys of a serialised config: nested tables joined with `.`, arrays of tables as
 /// `name[]`; an empty table (a map with free keys) is a key itself.
 pub fn leaf_keys(value: &serde_json::Value, prefix: &str, out: &mut BTreeSet<String>) {

@@ -4,21 +4,13 @@
 //! The accepted keys come from serialising the default config (every key has a default; none is
 //! an `Option` or a list); tables are walked with their prefix (`optim.lr`).
 
-use std::collections::BTreeSet;
-
 use pretrain::PretrainConfig;
 
 const SECTION: &str = "pretrain";
 
 #[test]
 fn documented_keys_are_the_accepted_keys() {
-    let config = PretrainConfig::default();
-    // Every serialised key is one the deserialiser accepts: the round trip is exact.
-    let text = toml::to_string(&config).unwrap();
-    assert_eq!(toml::from_str::<PretrainConfig>(&text).unwrap(), config, "round trip through\n{text}");
-    let mut accepted = BTreeSet::new();
-    doc::leaf_keys(&serde_json::to_value(&config).unwrap(), "", &mut accepted);
-    doc::assert_same_keys(SECTION, "PretrainConfig", &accepted);
+    doc::assert_documented(SECTION, "PretrainConfig", &PretrainConfig::default());
 }
 
 #[test]
