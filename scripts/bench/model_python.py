@@ -4,14 +4,13 @@ eager mode, same config, inputs, loss and thread count as the Rust example. Prin
 usage: model_python.py LAYERS HIDDEN HEADS SEQ BATCH STEPS DEVICE(cpu|cuda) DTYPE(f32|bf16)
 """
 
-import json
 import os
 import sys
-import time
 
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 import torch  # noqa: E402
 import transformers  # noqa: E402
+from timing import print_throughput  # noqa: E402
 
 
 def main(layers, hidden, heads, seq, batch, steps, device, dtype):
@@ -31,17 +30,7 @@ def main(layers, hidden, heads, seq, batch, steps, device, dtype):
         loss.backward()
         model.zero_grad(set_to_none=False)
 
-    for _ in range(3):
-        step()
-    if device == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    if device == "cuda":
-        torch.cuda.synchronize()
-    secs = time.perf_counter() - start
-    print(json.dumps({"seconds": round(secs, 3), "tokens_per_s": round(steps * batch * seq / secs)}))
+    print_throughput(step, steps, batch * seq, device)
 
 
 if __name__ == "__main__":

@@ -11,12 +11,12 @@ usage: pretrain_python.py CORPUS_DIR K BATCH STEPS HIDDEN LAYERS HEADS INTERMEDI
 import json
 import os
 import sys
-import time
 
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import transformers  # noqa: E402
+from timing import print_throughput  # noqa: E402
 
 
 def main(corpus, k, batch, steps, hidden, layers, heads, inter):
@@ -59,17 +59,7 @@ def main(corpus, k, batch, steps, hidden, layers, heads, inter):
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
 
-    for _ in range(3):
-        step()
-    if device == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    if device == "cuda":
-        torch.cuda.synchronize()
-    secs = time.perf_counter() - start
-    print(json.dumps({"seconds": round(secs, 3), "tokens_per_s": round(steps * batch * k / secs)}))
+    print_throughput(step, steps, batch * k, device)
 
 
 if __name__ == "__main__":
