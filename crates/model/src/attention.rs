@@ -126,8 +126,9 @@ fn eager_attention(q: &Tensor, k: &Tensor, v: &Tensor, allowed: Option<&Tensor>,
     if let Some(allowed) = allowed.or(causal_mask.as_ref()) {
         scores = scores.masked_fill(&allowed.logical_not(), f64::NEG_INFINITY);
     }
-    let probs = scores.softmax(-1, scores.kind());
-    dropout(&probs, p, true).matmul(v)
+    // In f32 even when the matmuls run in bf16, as autocast does.
+    let probs = scores.softmax(-1, Kind::Float);
+    dropout(&probs, p, true).to_kind(v.kind()).matmul(v)
 }
 
 #[cfg(test)]
