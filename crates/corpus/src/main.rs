@@ -48,6 +48,10 @@ struct BuildArgs {
     /// Subword model to train.
     #[arg(long, value_enum, conflicts_with = "tokenizer")]
     tokenizer_kind: Option<TokenizerKind>,
+    /// WordPiece: keep in the alphabet each language's characters covering this share of its text
+    /// (0 = off).
+    #[arg(long, conflicts_with = "tokenizer")]
+    character_coverage: Option<f64>,
     /// Exponent of the language sampling probabilities (p_i ∝ n_i^alpha).
     #[arg(long)]
     alpha: Option<f64>,
@@ -96,6 +100,9 @@ impl BuildArgs {
         }
         if let Some(kind) = self.tokenizer_kind {
             config.tokenizer.kind = kind;
+        }
+        if let Some(coverage) = self.character_coverage {
+            config.tokenizer.character_coverage = coverage;
         }
         if let Some(alpha) = self.alpha {
             config.alpha = alpha;
