@@ -17,33 +17,44 @@ use std::sync::Arc;
 
 use tokenizers::normalizers::BertNormalizer;
 use tokenizers::{NormalizedString, Normalizer};
+use unicode_categories::UnicodeCategories;
 
 /// Character counts per language, of text normalised as the tokenizer will see it.
 pub struct CharacterCounts {
-    normalizer: BertNormalizer,
+    /// Only when lower-casing: without it, BERT's normaliser changes no character it keeps (it
+    /// drops the "Other" categories and spaces out CJK), and running it costs a pass per document.
+    lowercasing: Option<BertNormalizer>,
     per_language: BTreeMap<Arc<str>, HashMap<char, u64>>,
 }
 
 impl CharacterCounts {
-    /// Counts through the normaliser the WordPiece tokenizer uses (`lowercase` as configured).
+    /// Counts characters as the WordPiece normaliser leaves them (`lowercase` as configured).
     pub fn new(lowercase: bool) -> Self {
         CharacterCounts {
-            normalizer: BertNormalizer::new(true, true, Some(lowercase), lowercase),
+            lowercasing: lowercase.then(|| BertNormalizer::new(true, true, Some(true), true)),
             per_language: BTreeMap::new(),
         }
     }
 
     /// Adds one document of `lang`.
     pub fn add(&mut self, lang: &Arc<str>, text: &str) {
-        let mut normalized = NormalizedString::from(text);
-        // BertNormalizer does not fail; should it, the raw text is counted instead.
-        let text = match self.normalizer.normalize(&mut normalized) {
-            Ok(()) => normalized.get(),
-            Err(_) => text,
-        };
         let counts = self.per_language.entry(lang.clone()).or_default();
-        for c in text.chars().filter(|c| !c.is_whitespace()) {
-            *counts.entry(c).or_default() += 1;
+        let mut count = |text: &str| {
+            // What the normaliser removes or turns into spaces.
+            for c in text.chars().filter(|c| !c.is_whitespace() && !c.is_other()) {
+                *counts.entry(c).or_default() += 1;
+            }
+        };
+        match &self.lowercasing {
+            Some(normalizer) => {
+                let mut normalized = NormalizedString::from(text);
+                // BertNormalizer does not fail; should it, the raw text is counted instead.
+                match normalizer.normalize(&mut normalized) {
+                    Ok(()) => count(normalized.get()),
+                    Err(_) => count(text),
+                }
+            }
+            None => count(text),
         }
     }
 
@@ -86,7 +97,7 @@ impl CharacterCounts {
     }
 }
 
-/// The ranges BERT's normaliser surrounds with spaces (`tokenize_chinese_chars`).
+/// The ranges tokenizers' BertNormalizer surrounds with spaces (`handle_chinese_chars`).
 fn is_cjk_ideograph(c: char) -> bool {
     matches!(c as u32,
         0x4E00..=0x9FFF
@@ -94,7 +105,7 @@ fn is_cjk_ideograph(c: char) -> bool {
         | 0x20000..=0x2A6DF
         | 0x2A700..=0x2B73F
         | 0x2B740..=0x2B81F
-        | 0x2B820..=0x2CEAF
+        | 0x2B920..=0x2CEAF
         | 0xF900..=0xFAFF
         | 0x2F800..=0x2FA1F)
 }
