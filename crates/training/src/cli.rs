@@ -1,6 +1,7 @@
 //! What the training binaries share at the top of `main`: logs through `tracing` to stderr
 //! (`RUST_LOG` filters, colour only on a terminal; under a data-parallel launcher only rank 0
-//! logs below warnings, and errors name their rank), and one error chain printed with a
+//! logs below warnings, and errors name their rank), one thread budget for libtorch and for the
+//! rayon work beside it (the model's CPU dropout masks), and one error chain printed with a
 //! non-zero exit instead of a panic.
 
 use std::io::IsTerminal;
@@ -19,6 +20,12 @@ pub fn main_with(run: impl FnOnce() -> anyhow::Result<()>) -> ExitCode {
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
+    // libtorch sizes its pool from OMP_NUM_THREADS (torchrun sets 1 per rank); rayon would take
+    // every core, and ranks sharing a node would oversubscribe it.
+    let threads = usize::try_from(tch::get_num_threads()).unwrap_or(1).max(1);
+    if let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global() {
+        tracing::warn!("rayon thread pool: {e}");
+    }
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
