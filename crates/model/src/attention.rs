@@ -119,16 +119,19 @@ impl BertAttention {
 /// Softmax attention written out, as transformers' eager attention, with this crate's dropout on
 /// the probabilities. Used on CPU in training: there SDPA with dropout takes this same unfused
 /// path, but draws its masks with libtorch's slow `bernoulli_`. `allowed` as from [`sdpa_mask`].
+///
+/// In f32 whatever the compute kind: SDPA's CPU kernels also work in f32 on bf16 inputs, and
+/// attention scores rounded to bf16 halve the precision of the output and hurt training.
 fn eager_attention(q: &Tensor, k: &Tensor, v: &Tensor, allowed: Option<&Tensor>, causal: bool, p: f64) -> Tensor {
+    let kind = q.kind();
+    let (q, k, v) = (q.to_kind(Kind::Float), k.to_kind(Kind::Float), v.to_kind(Kind::Float));
     let (t, head_dim) = (q.size()[2], q.size()[3]);
-    let mut scores = (q * (1.0 / (head_dim as f64).sqrt())).matmul(&k.transpose(-2, -1));
+    let mut scores = (&q * (1.0 / (head_dim as f64).sqrt())).matmul(&k.transpose(-2, -1));
     let causal_mask = (allowed.is_none() && causal).then(|| Tensor::ones([t, t], (Kind::Bool, q.device())).tril(0));
     if let Some(allowed) = allowed.or(causal_mask.as_ref()) {
         scores = scores.masked_fill(&allowed.logical_not(), f64::NEG_INFINITY);
     }
-    // In f32 even when the matmuls run in bf16, as autocast does.
-    let probs = scores.softmax(-1, Kind::Float);
-    dropout(&probs, p, true).to_kind(v.kind()).matmul(v)
+    dropout(&scores.softmax(-1, Kind::Float), p, true).matmul(&v).to_kind(kind)
 }
 
 #[cfg(test)]
