@@ -7,27 +7,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use pretrain::PretrainConfig;
+mod common;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
-
+/// The shared tiny run, checkpointing every 10 steps, written to a file for the binary.
 fn config(tmp: &Path) -> PathBuf {
-    let out = tmp.join("corpus");
-    let mut c = corpus::BuildConfig::for_directory(root().join("data/sample"), out.clone());
-    c.tokenizer.vocab_size = 1000;
-    c.val_fraction = 0.2;
-    corpus::build(&c, false).unwrap();
-    let mut p = PretrainConfig { name: "run".into(), corpus: out, out_dir: tmp.join("runs"), ..Default::default() };
-    p.device = "cpu".into();
-    p.model.hidden_size = 64;
-    p.model.num_hidden_layers = 2;
-    p.model.num_attention_heads = 4;
-    p.model.intermediate_size = 128;
-    p.model.max_position_embeddings = 33;
-    p.objective.k = 16;
-    p.optim.batch_size = 8;
+    let mut p = common::tiny_config(&tmp.join("runs"), "run");
     p.optim.max_steps = 20;
     p.eval.every = 0;
     p.eval.max_windows = 4;
