@@ -7,6 +7,11 @@
 # per word); rounds alternated. With data/tasks-full/pos-tr (./scripts/make-tasks.sh) also on
 # the full Turkish split.
 #
+# Our binaries bring their own allocator policy (jemalloc keeping freed pages, see
+# crates/training/src/allocator.rs); the Trainer runs on glibc's malloc as installed. Each round
+# also runs the Trainer with the nearest no-code equivalent (GLIBC_TUNABLES keeping freed
+# memory) and reports that ratio too.
+#
 # usage: scripts/bench/finetune.sh
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -30,15 +35,20 @@ print(json.dumps({'samples_per_s': round(sum(v)/len(v),1), 'accuracy': best['sco
 theirs() {  # task train validation
   .venv/bin/python scripts/bench/finetune_hf.py "$1" runs/sample/final "$2" "$3" 200 16 1e-3 10 64 "$work/hf" | tail -n 1
 }
+tuned() { GLIBC_TUNABLES=glibc.malloc.mmap_threshold=1073741824:glibc.malloc.trim_threshold=17179869184 theirs "$@"; }
 compare() {  # name config hf-task train validation
   echo "$1 fine-tuning, CPU, $threads threads, init runs/sample/final"
   for round in 1 2; do
-    if [ "$round" = 1 ]; then o=$(ours "$2" "$4" "$5"); t=$(theirs "$3" "$4" "$5"); else t=$(theirs "$3" "$4" "$5"); o=$(ours "$2" "$4" "$5"); fi
+    if [ "$round" = 1 ]; then
+      o=$(ours "$2" "$4" "$5"); t=$(theirs "$3" "$4" "$5"); u=$(tuned "$3" "$4" "$5")
+    else
+      u=$(tuned "$3" "$4" "$5"); t=$(theirs "$3" "$4" "$5"); o=$(ours "$2" "$4" "$5")
+    fi
     python3 -c "
 import json,sys
-o,t=json.loads(sys.argv[1]),json.loads(sys.argv[2])
-print(f'round $round: finetune {o[\"samples_per_s\"]:.0f} samples/s, accuracy {o[\"accuracy\"]:.3f} | HF Trainer {t[\"samples_per_s\"]:.0f} samples/s, accuracy {t[\"accuracy\"]:.3f} | speed ratio {o[\"samples_per_s\"]/t[\"samples_per_s\"]:.2f}x, accuracy difference {100*(o[\"accuracy\"]-t[\"accuracy\"]):+.1f} points')
-" "$o" "$t"
+o,t,u=(json.loads(a) for a in sys.argv[1:4])
+print(f'round $round: finetune {o[\"samples_per_s\"]:.0f} samples/s, accuracy {o[\"accuracy\"]:.3f} | HF Trainer {t[\"samples_per_s\"]:.0f} samples/s, accuracy {t[\"accuracy\"]:.3f} | speed ratio {o[\"samples_per_s\"]/t[\"samples_per_s\"]:.2f}x, accuracy difference {100*(o[\"accuracy\"]-t[\"accuracy\"]):+.1f} points | Trainer with tuned malloc {u[\"samples_per_s\"]:.0f} samples/s, ratio {o[\"samples_per_s\"]/u[\"samples_per_s\"]:.2f}x')
+" "$o" "$t" "$u"
   done
 }
 compare "language ID" configs/finetune/lid-sample.toml classification \

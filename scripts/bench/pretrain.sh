@@ -4,6 +4,11 @@
 # torch.optim.AdamW: same shape, batch, k, data and threads; side by side, rounds alternated.
 # Tokens are target tokens (k per row).
 #
+# Our binaries bring their own allocator policy (jemalloc keeping freed pages, see
+# crates/training/src/allocator.rs); PyTorch runs on glibc's malloc as installed. A third column
+# gives PyTorch the nearest no-code equivalent (GLIBC_TUNABLES keeping freed memory), so the
+# ratio with both sides' allocators tuned is in the same run.
+#
 # usage: scripts/bench/pretrain.sh [CORPUS_DIR]          CPU, tiny shape (default corpora/tiny)
 #        scripts/bench/pretrain.sh --gpu [CORPUS_DIR]    GPU: BERT-base, bf16, k = 512, with MFU
 set -euo pipefail
@@ -37,13 +42,14 @@ m=[r['mfu'] for r in rows[1:] if 'mfu' in r]
 print(json.dumps({'tokens_per_s': round(sum(v)/len(v)), 'mfu': sum(m)/len(m) if m else None}))"
 }
 theirs() { .venv/bin/python scripts/bench/pretrain_python.py "$corpus" $k $batch $steps $hidden $layers $heads $inter; }
+tuned() { GLIBC_TUNABLES=glibc.malloc.mmap_threshold=1073741824:glibc.malloc.trim_threshold=17179869184 theirs; }
 echo "training loop, $dev, $layers layers x $hidden, k $k, batch $batch, vocab $(python3 -c "import json;print(json.load(open('$corpus/manifest.json'))['tokenizer']['vocab_size'])"), $dtype, $threads threads"
 for round in 1 2 3; do
-  if [ $((round % 2)) = 1 ]; then o=$(ours); t=$(theirs); else t=$(theirs); o=$(ours); fi
+  if [ $((round % 2)) = 1 ]; then o=$(ours); t=$(theirs); u=$(tuned); else u=$(tuned); t=$(theirs); o=$(ours); fi
   python3 -c "
 import json,sys
-o,t=json.loads(sys.argv[1]),json.loads(sys.argv[2])
+o,t,u=(json.loads(a) for a in sys.argv[1:4])
 mfu=f', MFU {100*o[\"mfu\"]:.1f}%' if o.get('mfu') else ''
-print(f'round $round: pretrain {o[\"tokens_per_s\"]:,} tok/s{mfu}, PyTorch+transformers {t[\"tokens_per_s\"]:,} tok/s, ratio {o[\"tokens_per_s\"]/t[\"tokens_per_s\"]:.2f}x')
-" "$o" "$t"
+print(f'round $round: pretrain {o[\"tokens_per_s\"]:,} tok/s{mfu}, PyTorch+transformers {t[\"tokens_per_s\"]:,} tok/s, ratio {o[\"tokens_per_s\"]/t[\"tokens_per_s\"]:.2f}x; PyTorch with tuned malloc {u[\"tokens_per_s\"]:,} tok/s, ratio {o[\"tokens_per_s\"]/u[\"tokens_per_s\"]:.2f}x')
+" "$o" "$t" "$u"
 done

@@ -1,5 +1,6 @@
 //! Training machinery shared by the `pretrain` and `finetune` stages:
 //! - [`cli`]: logging and error reporting at the top of the binaries' `main`;
+//! - [`allocator`]: jemalloc for the whole process, keeping freed pages for the next step;
 //! - [`doctor`]: what the host offers (libtorch, CPU/GPU bf16, NCCL, launcher, disk) and the fixes;
 //! - [`adamw`]: AdamW with moments this crate owns (saved and restored for exact resume), and
 //!   gradient clipping, with the arithmetic of `torch.optim.AdamW`;
@@ -13,6 +14,7 @@
 #![deny(missing_docs)]
 
 pub mod adamw;
+pub mod allocator;
 pub mod checkpoint;
 pub mod cli;
 pub mod doctor;
