@@ -191,7 +191,9 @@ fn discover_language_dirs(root: &Path, config: &BuildConfig) -> Result<Vec<Input
                     reason: "text files must sit in a language sub-directory: <input>/<lang>/file".into(),
                 });
             }
-            tracing::warn!("skipping {}: not a language directory", path.display());
+            // Not text (e.g. fetch-data.sh's manifest.tsv beside the language directories): nothing
+            // is wrong, so this is no warning.
+            tracing::info!("ignoring {}: only <lang>/ sub-directories are read", path.display());
             continue;
         }
         let lang = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
