@@ -39,6 +39,11 @@ impl BertLMPredictionHead {
         self.transform_layer_norm.forward(&activation(self.act, &self.transform_dense.forward(hidden)))
     }
 
+    /// The decoder's own bias [V] (`cls.predictions.bias`); its weight is the word embeddings.
+    pub fn bias(&self) -> &Tensor {
+        &self.bias
+    }
+
     /// Vocabulary logits of transformed states, with the decoder tied to `word_embeddings`.
     pub fn decode(&self, transformed: &Tensor, word_embeddings: &Tensor) -> Tensor {
         let kind = transformed.kind();
