@@ -35,7 +35,8 @@ print(json.dumps({'samples_per_s': round(sum(v)/len(v),1), 'accuracy': best['sco
 theirs() {  # task train validation
   .venv/bin/python scripts/bench/finetune_hf.py "$1" runs/sample/final "$2" "$3" 200 16 1e-3 10 64 "$work/hf" | tail -n 1
 }
-tuned() { GLIBC_TUNABLES=glibc.malloc.mmap_threshold=1073741824:glibc.malloc.trim_threshold=17179869184 theirs "$@"; }
+source scripts/bench/tuned_malloc.sh
+tuned() { with_tuned_malloc theirs "$@"; }
 compare() {  # name config hf-task train validation
   echo "$1 fine-tuning, CPU, $threads threads, init runs/sample/final"
   for round in 1 2; do

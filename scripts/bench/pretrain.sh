@@ -42,7 +42,8 @@ m=[r['mfu'] for r in rows[1:] if 'mfu' in r]
 print(json.dumps({'tokens_per_s': round(sum(v)/len(v)), 'mfu': sum(m)/len(m) if m else None}))"
 }
 theirs() { .venv/bin/python scripts/bench/pretrain_python.py "$corpus" $k $batch $steps $hidden $layers $heads $inter; }
-tuned() { GLIBC_TUNABLES=glibc.malloc.mmap_threshold=1073741824:glibc.malloc.trim_threshold=17179869184 theirs; }
+source scripts/bench/tuned_malloc.sh
+tuned() { with_tuned_malloc theirs; }
 echo "training loop, $dev, $layers layers x $hidden, k $k, batch $batch, vocab $(python3 -c "import json;print(json.load(open('$corpus/manifest.json'))['tokenizer']['vocab_size'])"), $dtype, $threads threads"
 for round in 1 2 3; do
   if [ $((round % 2)) = 1 ]; then o=$(ours); t=$(theirs); u=$(tuned); else u=$(tuned); t=$(theirs); o=$(ours); fi
