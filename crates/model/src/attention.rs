@@ -5,7 +5,7 @@ use tch::{nn, Device, Kind, Tensor};
 
 use crate::config::BertConfig;
 use crate::dropout::dropout;
-use crate::linear::{LayerNorm, Linear};
+use crate::linear::{linear, LayerNorm, Linear};
 
 /// Which positions a token may attend to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,7 +92,7 @@ impl BertAttention {
         // One matmul for Q, K and V; the parameters stay separate, under their HF names.
         let w = Tensor::cat(&[&self.query.weight, &self.key.weight, &self.value.weight], 0).to_kind(kind);
         let bias = Tensor::cat(&[&self.query.bias, &self.key.bias, &self.value.bias], 0).to_kind(kind);
-        let qkv = x.linear(&w, Some(&bias)).view([b, t, 3, self.heads, self.head_dim]).permute([2, 0, 3, 1, 4]); // (3, B, nh, T, hd)
+        let qkv = linear(x, &w, &bias).view([b, t, 3, self.heads, self.head_dim]).permute([2, 0, 3, 1, 4]); // (3, B, nh, T, hd)
         let (q, k, v) = (qkv.get(0), qkv.get(1), qkv.get(2));
         let attention_dropout = if train { self.attention_dropout } else { 0.0 };
         let (attn_mask, is_causal) = mask;

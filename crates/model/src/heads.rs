@@ -9,7 +9,7 @@ use crate::config::{BertConfig, HiddenAct};
 use crate::dropout::dropout;
 use crate::encoder::activation;
 use crate::error::Result;
-use crate::linear::{LayerNorm, Linear};
+use crate::linear::{linear, LayerNorm, Linear};
 
 /// `cls.predictions`: transform (dense, activation, LayerNorm), then a decoder tied to the word
 /// embeddings, plus its own bias (`BertLMPredictionHead`).
@@ -47,7 +47,7 @@ impl BertLMPredictionHead {
     /// Vocabulary logits of transformed states, with the decoder tied to `word_embeddings`.
     pub fn decode(&self, transformed: &Tensor, word_embeddings: &Tensor) -> Tensor {
         let kind = transformed.kind();
-        transformed.linear(&word_embeddings.to_kind(kind), Some(self.bias.to_kind(kind)))
+        linear(transformed, &word_embeddings.to_kind(kind), &self.bias.to_kind(kind))
     }
 }
 
