@@ -32,7 +32,7 @@ impl<'a> Inputs<'a> {
 pub struct BertOutput {
     /// [B, T, H].
     pub last_hidden_state: Tensor,
-    /// tanh(dense([CLS])), [B, H], when the model has a pooler.
+    /// tanh(dense(`[CLS]`)), `[B, H]`, when the model has a pooler.
     pub pooler_output: Option<Tensor>,
 }
 

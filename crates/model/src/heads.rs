@@ -39,7 +39,7 @@ impl BertLMPredictionHead {
         self.transform_layer_norm.forward(&activation(self.act, &self.transform_dense.forward(hidden)))
     }
 
-    /// The decoder's own bias [V] (`cls.predictions.bias`); its weight is the word embeddings.
+    /// The decoder's own bias `[V]` (`cls.predictions.bias`); its weight is the word embeddings.
     pub fn bias(&self) -> &Tensor {
         &self.bias
     }

@@ -14,7 +14,7 @@
 //! - [`ModelDir`] and [`checkpoint`]: model directories (`config.json`, `model.safetensors`,
 //!   `tokenizer.json` or `vocab.txt`) loaded with a report of missing and unexpected keys, and
 //!   saved so that transformers' `from_pretrained` reads them;
-//! - [`device`]: `cpu`, `cuda`, `cuda:N`, `auto`.
+//! - `device`: `cpu`, `cuda`, `cuda:N`, `auto`.
 //!
 //! On CPU in f32 every linear layer runs on oneDNN rather than MKL's sgemm ([`linear::linear`]):
 //! exact f32, up to twice the throughput where MKL does not use AVX-512 (AMD CPUs).

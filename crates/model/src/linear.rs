@@ -55,12 +55,12 @@ pub fn cpu_gemm_is_onednn() -> bool {
     })
 }
 
-/// `y = x Wᵀ + b`, with `weight` [out, in] and `bias` [out] as in `torch.nn.Linear`.
+/// `y = x Wᵀ + b`, with `weight` `[out, in]` and `bias` `[out]` as in `torch.nn.Linear`.
 #[derive(Debug)]
 pub struct Linear {
     /// [out, in].
     pub weight: Tensor,
-    /// [out].
+    /// `[out]`.
     pub bias: Tensor,
 }
 
