@@ -31,7 +31,7 @@ if [ "$full" = 1 ]; then
   ./scripts/make-tasks.sh   # runs ./scripts/fetch-data.sh first: data/raw/ and data/tasks-full/
   echo "== corpus: $config_dir/corpus/tiny.toml (the real corpus)"
   ./target/release/corpus build --config "$config_dir/corpus/tiny.toml"
-  # runs/tiny: the pretraining of configs/pretrain/tiny.toml as it stands (about 4.5 minutes).
+  # runs/tiny: the pretraining of configs/pretrain/tiny.toml as it stands (about 3 minutes).
   NAME=tiny PRETRAIN_CONFIG="$config_dir/pretrain/tiny.toml" \
     exec ./scripts/pretrain-then-finetune.sh corpora/tiny \
     "$config_dir/finetune/real/lid.toml" "$config_dir/finetune/real/pos-tr.toml"
