@@ -126,7 +126,11 @@ fn cpu_check() -> Check {
         .unwrap_or("baseline");
     let threads = tch::get_num_threads();
     let bf16 = bf16_matmul_works(Device::Cpu);
-    let found = format!("{threads} threads, best ISA {isa}, bf16 matmul {}", if bf16 { "works" } else { "fails" });
+    let gemm = if model::linear::cpu_gemm_is_onednn() { "oneDNN" } else { "MKL" };
+    let found = format!(
+        "{threads} threads, best ISA {isa}, bf16 matmul {}, f32 matmuls on {gemm}",
+        if bf16 { "works" } else { "fails" }
+    );
     if !bf16 {
         return check("cpu", Status::Warn, found, Some("train on CPU in f32 (dtype = \"f32\")".into()));
     }
