@@ -60,7 +60,7 @@ pub fn runtime_report() -> RuntimeReport {
         cuda_devices: Cuda::device_count().max(0) as usize,
         cudnn: Cuda::cudnn_is_available(),
         cpu_threads: tch::get_num_threads(),
-        cpu_gemm_onednn: crate::linear::cpu_gemm_is_onednn(),
+        cpu_gemm_onednn: crate::linear::cpu_gemm() == crate::linear::CpuGemm::OneDnn,
     }
 }
 

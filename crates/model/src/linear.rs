@@ -8,9 +8,54 @@ use std::sync::OnceLock;
 
 use tch::{nn, Device, Kind, Tensor};
 
-/// The environment variable that sends CPU f32 matmuls back to libtorch's BLAS (`mkl`), or
-/// through oneDNN (`onednn`, the default where libtorch was built with it).
+/// The environment variable that picks the library of CPU f32 matmuls: `onednn` (the default
+/// where libtorch was built with it) or `mkl` (libtorch's own `linear`, its BLAS).
 pub const CPU_GEMM_VAR: &str = "POLYGLOT_CPU_GEMM";
+
+/// The library that runs CPU f32 matmuls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CpuGemm {
+    /// oneDNN's inner product (AVX-512 where the CPU has it, whatever its vendor).
+    OneDnn,
+    /// libtorch's `linear`: MKL's sgemm in the PyPI wheels.
+    Mkl,
+}
+
+impl CpuGemm {
+    /// The choice [`CPU_GEMM_VAR`] asks for, as the binaries check it at start: an unknown value,
+    /// or `onednn` with a libtorch built without it, is an error naming the variable.
+    pub fn from_env() -> Result<CpuGemm, String> {
+        Self::parse(std::env::var(CPU_GEMM_VAR).ok().as_deref(), tch::utils::has_mkldnn())
+    }
+
+    fn parse(value: Option<&str>, has_onednn: bool) -> Result<CpuGemm, String> {
+        match value.map(str::trim).map(str::to_ascii_lowercase).as_deref() {
+            None | Some("") => Ok(if has_onednn { CpuGemm::OneDnn } else { CpuGemm::Mkl }),
+            Some("mkl") => Ok(CpuGemm::Mkl),
+            Some("onednn") if has_onednn => Ok(CpuGemm::OneDnn),
+            Some("onednn") => {
+                Err(format!("{CPU_GEMM_VAR}=onednn, but this libtorch was built without oneDNN: unset it"))
+            }
+            Some(other) => {
+                Err(format!("{CPU_GEMM_VAR}={other:?} is not understood: set it to onednn or mkl, or unset it"))
+            }
+        }
+    }
+}
+
+/// The library CPU f32 matmuls use in this process, read once from [`CPU_GEMM_VAR`]; a value
+/// [`CpuGemm::from_env`] refuses falls back to the default here.
+pub fn cpu_gemm() -> CpuGemm {
+    static CHOICE: OnceLock<CpuGemm> = OnceLock::new();
+    *CHOICE.get_or_init(|| {
+        CpuGemm::from_env().unwrap_or(if tch::utils::has_mkldnn() { CpuGemm::OneDnn } else { CpuGemm::Mkl })
+    })
+}
+
+/// Whether a product with input `x` goes through oneDNN: CPU, f32, and oneDNN chosen.
+fn on_onednn(x: &Tensor) -> bool {
+    x.device() == Device::Cpu && x.kind() == Kind::Float && cpu_gemm() == CpuGemm::OneDnn
+}
 
 /// `y = x Wᵀ + b` in `x`'s dtype; `weight` and `bias` must already be in it.
 ///
@@ -20,7 +65,7 @@ pub const CPU_GEMM_VAR: &str = "POLYGLOT_CPU_GEMM";
 /// is used, with autograd through `to_mkldnn`/`to_dense`. On GPU, and in bf16 (where libtorch
 /// already uses oneDNN), `linear` is used as is.
 pub fn linear(x: &Tensor, weight: &Tensor, bias: &Tensor) -> Tensor {
-    if x.device() == Device::Cpu && x.kind() == Kind::Float && cpu_gemm_is_onednn() {
+    if on_onednn(x) {
         x.to_mkldnn().mkldnn_linear(weight, Some(bias)).to_dense(None, false)
     } else {
         x.linear(weight, Some(bias))
@@ -33,7 +78,7 @@ pub fn linear(x: &Tensor, weight: &Tensor, bias: &Tensor) -> Tensor {
 /// given. Same dispatch as [`linear`]; no autograd graph is recorded.
 pub fn linear_backward(x: &Tensor, weight: &Tensor, grad_y: &Tensor) -> [Tensor; 3] {
     tch::no_grad(|| {
-        if x.device() == Device::Cpu && x.kind() == Kind::Float && cpu_gemm_is_onednn() {
+        if on_onednn(x) {
             let grad_y = grad_y.to_kind(Kind::Float).to_mkldnn();
             let grad_x = Tensor::mkldnn_linear_backward_input(x.size(), &grad_y, weight).to_dense(None, false);
             let (grad_w, grad_b) = x.to_mkldnn().mkldnn_linear_backward_weights(&grad_y, weight, true);
@@ -46,19 +91,10 @@ pub fn linear_backward(x: &Tensor, weight: &Tensor, grad_y: &Tensor) -> [Tensor;
     })
 }
 
-/// Whether CPU f32 matmuls go through oneDNN: read once from [`CPU_GEMM_VAR`].
-pub fn cpu_gemm_is_onednn() -> bool {
-    static ONEDNN: OnceLock<bool> = OnceLock::new();
-    *ONEDNN.get_or_init(|| {
-        let asked = std::env::var(CPU_GEMM_VAR).unwrap_or_default();
-        tch::utils::has_mkldnn() && !asked.eq_ignore_ascii_case("mkl")
-    })
-}
-
 /// `y = x Wᵀ + b`, with `weight` `[out, in]` and `bias` `[out]` as in `torch.nn.Linear`.
 #[derive(Debug)]
 pub struct Linear {
-    /// [out, in].
+    /// `[out, in]`.
     pub weight: Tensor,
     /// `[out]`.
     pub bias: Tensor,
@@ -132,7 +168,7 @@ mod tests {
     #[test]
     fn onednn_linear_equals_libtorch_linear_forward_and_backward() {
         // The pinned libtorch has oneDNN, so CPU f32 takes that path unless told otherwise.
-        assert!(cpu_gemm_is_onednn(), "libtorch without oneDNN, or {CPU_GEMM_VAR}=mkl in the environment");
+        assert_eq!(cpu_gemm(), CpuGemm::OneDnn, "libtorch without oneDNN, or {CPU_GEMM_VAR}=mkl in the environment");
         tch::manual_seed(0);
         for shape in [vec![7, 32], vec![3, 5, 32], vec![0, 32]] {
             let x = Tensor::randn(shape.as_slice(), (Kind::Float, Device::Cpu));
@@ -142,6 +178,19 @@ mod tests {
                 assert!(close(a, b), "{name} {shape:?}: {a} vs {b}");
             }
         }
+    }
+
+    #[test]
+    fn the_variable_takes_onednn_or_mkl_and_refuses_anything_else() {
+        assert_eq!(CpuGemm::parse(None, true), Ok(CpuGemm::OneDnn));
+        assert_eq!(CpuGemm::parse(Some(""), true), Ok(CpuGemm::OneDnn));
+        assert_eq!(CpuGemm::parse(None, false), Ok(CpuGemm::Mkl));
+        assert_eq!(CpuGemm::parse(Some(" MKL"), true), Ok(CpuGemm::Mkl));
+        assert_eq!(CpuGemm::parse(Some("oneDNN"), true), Ok(CpuGemm::OneDnn));
+        let err = CpuGemm::parse(Some("onednn"), false).unwrap_err();
+        assert!(err.contains(CPU_GEMM_VAR) && err.contains("without oneDNN"), "{err}");
+        let err = CpuGemm::parse(Some("blas"), true).unwrap_err();
+        assert!(err.contains("POLYGLOT_CPU_GEMM=\"blas\"") && err.contains("onednn or mkl"), "{err}");
     }
 
     #[test]

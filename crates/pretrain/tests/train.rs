@@ -1,5 +1,6 @@
 //! The training stage end to end on the bundled sample: exact resume after a crash, gradient
-//! accumulation, refusals, and the `--text` evaluation protocol against transformers.
+//! accumulation, refusals (a misspelt `POLYGLOT_CPU_GEMM` among them), and the `--text`
+//! evaluation protocol against transformers.
 //!
 //! libtorch's random generator is process-wide, so the tests of this file run one at a time.
 
@@ -196,6 +197,18 @@ fn eval_text_matches_transformers_under_the_documented_protocol() {
     assert_eq!(got.tokens, want["tokens"].as_u64().unwrap());
     let diff = (got.loss - want["loss"].as_f64().unwrap()).abs();
     assert!(diff <= 1e-4, "ours {} vs transformers {} (diff {diff:.2e})", got.loss, want["loss"]);
+}
+
+#[test]
+fn a_misspelt_matmul_switch_is_an_error_naming_it() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pretrain"))
+        .arg("doctor")
+        .env("POLYGLOT_CPU_GEMM", "blas")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("POLYGLOT_CPU_GEMM=\"blas\"") && err.contains("onednn or mkl"), "{err}");
 }
 
 #[test]

@@ -26,7 +26,9 @@ pub fn main_with(run: impl FnOnce() -> anyhow::Result<()>) -> ExitCode {
     if let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global() {
         tracing::warn!("rayon thread pool: {e}");
     }
-    match run() {
+    // A misspelt matmul switch would otherwise be ignored without a word.
+    let result = model::linear::CpuGemm::from_env().map_err(anyhow::Error::msg).and_then(|_| run());
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             match rank {
