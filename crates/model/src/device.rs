@@ -49,9 +49,8 @@ pub struct RuntimeReport {
     pub cudnn: bool,
     /// Intra-op threads libtorch uses for CPU kernels.
     pub cpu_threads: i32,
-    /// Whether CPU f32 linear layers run on oneDNN (else libtorch's BLAS): see
-    /// [`crate::linear::linear`].
-    pub cpu_gemm_onednn: bool,
+    /// The library of CPU f32 linear layers: see [`crate::linear::linear`].
+    pub cpu_gemm: crate::linear::CpuGemm,
 }
 
 /// Asks libtorch what it offers; never fails (a CPU-only host is a valid answer).
@@ -60,17 +59,16 @@ pub fn runtime_report() -> RuntimeReport {
         cuda_devices: Cuda::device_count().max(0) as usize,
         cudnn: Cuda::cudnn_is_available(),
         cpu_threads: tch::get_num_threads(),
-        cpu_gemm_onednn: crate::linear::cpu_gemm() == crate::linear::CpuGemm::OneDnn,
+        cpu_gemm: crate::linear::cpu_gemm(),
     }
 }
 
 impl std::fmt::Display for RuntimeReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let gemm = if self.cpu_gemm_onednn { "oneDNN" } else { "BLAS (MKL)" };
         writeln!(
             f,
-            "libtorch: linked (tch 0.24, libtorch 2.11), {} CPU threads, f32 matmuls on {gemm}",
-            self.cpu_threads
+            "libtorch: linked (tch 0.24, libtorch 2.11), {} CPU threads, f32 matmuls on {}",
+            self.cpu_threads, self.cpu_gemm
         )?;
         if self.cuda_devices == 0 {
             write!(f, "CUDA: no device visible (CPU only)")

@@ -28,9 +28,18 @@ impl CpuGemm {
         Self::parse(std::env::var(CPU_GEMM_VAR).ok().as_deref(), tch::utils::has_mkldnn())
     }
 
+    /// oneDNN wherever libtorch has it.
+    fn default_for(has_onednn: bool) -> CpuGemm {
+        if has_onednn {
+            CpuGemm::OneDnn
+        } else {
+            CpuGemm::Mkl
+        }
+    }
+
     fn parse(value: Option<&str>, has_onednn: bool) -> Result<CpuGemm, String> {
         match value.map(str::trim).map(str::to_ascii_lowercase).as_deref() {
-            None | Some("") => Ok(if has_onednn { CpuGemm::OneDnn } else { CpuGemm::Mkl }),
+            None | Some("") => Ok(Self::default_for(has_onednn)),
             Some("mkl") => Ok(CpuGemm::Mkl),
             Some("onednn") if has_onednn => Ok(CpuGemm::OneDnn),
             Some("onednn") => {
@@ -47,9 +56,16 @@ impl CpuGemm {
 /// [`CpuGemm::from_env`] refuses falls back to the default here.
 pub fn cpu_gemm() -> CpuGemm {
     static CHOICE: OnceLock<CpuGemm> = OnceLock::new();
-    *CHOICE.get_or_init(|| {
-        CpuGemm::from_env().unwrap_or(if tch::utils::has_mkldnn() { CpuGemm::OneDnn } else { CpuGemm::Mkl })
-    })
+    *CHOICE.get_or_init(|| CpuGemm::from_env().unwrap_or(CpuGemm::default_for(tch::utils::has_mkldnn())))
+}
+
+impl std::fmt::Display for CpuGemm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CpuGemm::OneDnn => "oneDNN",
+            CpuGemm::Mkl => "MKL",
+        })
+    }
 }
 
 /// Whether a product with input `x` goes through oneDNN: CPU, f32, and oneDNN chosen.

@@ -9,10 +9,10 @@
 //! chunk costs the projection's three matmuls, one fused softmax and one pass for the bias
 //! gradient, where autograd adds a log-softmax backward and a zero-filled gradient buffer (4%
 //! faster on the CPU benchmark). The matmuls go through `model::linear`, so on CPU in f32 they
-//! run on oneDNN's AVX-512 kernels like the rest of the model. The gradients of the transformed states, the tied decoder weight
-//! and the bias are accumulated over the chunks, then go back through the transform, the encoder
-//! and the embeddings in one backward call. The result is the same gradient as
-//! `cross_entropy(head(h), labels)`.
+//! run on oneDNN's AVX-512 kernels like the rest of the model. The gradients of the transformed
+//! states, the tied decoder weight and the bias are accumulated over the chunks, then go back
+//! through the transform, the encoder and the embeddings in one backward call. The result is the
+//! same gradient as `cross_entropy(head(h), labels)`.
 
 use model::linear::{linear, linear_backward};
 use model::BertForLM;

@@ -126,13 +126,10 @@ fn cpu_check() -> Check {
         .unwrap_or("baseline");
     let threads = tch::get_num_threads();
     let bf16 = bf16_matmul_works(Device::Cpu);
-    let gemm = match model::linear::cpu_gemm() {
-        model::linear::CpuGemm::OneDnn => "oneDNN",
-        model::linear::CpuGemm::Mkl => "MKL",
-    };
     let found = format!(
-        "{threads} threads, best ISA {isa}, bf16 matmul {}, f32 matmuls on {gemm}",
-        if bf16 { "works" } else { "fails" }
+        "{threads} threads, best ISA {isa}, bf16 matmul {}, f32 matmuls on {}",
+        if bf16 { "works" } else { "fails" },
+        model::linear::cpu_gemm()
     );
     if !bf16 {
         return check("cpu", Status::Warn, found, Some("train on CPU in f32 (dtype = \"f32\")".into()));
