@@ -55,7 +55,7 @@ fn decoder_loss_and_gradients(x: &Tensor, weight: &Tensor, bias: &Tensor, labels
     let (w, b) = (weight.to_kind(kind), bias.to_kind(kind));
     let n = x.size()[0];
     let mut total = Tensor::zeros([], (Kind::Float, x.device()));
-    let g_x = x.zeros_like();
+    let g_x = x.empty_like(); // every row is written by its chunk below
     let mut g_w = weight.zeros_like();
     let mut g_b = bias.zeros_like();
     let mut start = 0;
