@@ -2,7 +2,7 @@
 //! selected by DIST_TEST_ROLE), which meet through a c10d TCPStore on a free loopback port and run
 //! Gloo collectives. Nothing is mocked.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -32,12 +32,19 @@ fn child() {
     std::process::exit(code);
 }
 
+/// One line to stderr in a single write: `eprintln!` writes its pieces separately, and the two
+/// ranks share one pipe, so their lines interleaved ("rank rank 10 of  of 22") and the parent's
+/// check missed them. A write below PIPE_BUF is atomic.
+fn report(line: &str) {
+    let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
+}
+
 fn run_child(role: &str) -> Result<(), DistError> {
     let launch = Launch::from_env()?;
     let timeout = Duration::from_millis(std::env::var(TIMEOUT_MS).ok().and_then(|v| v.parse().ok()).unwrap_or(10_000));
     let started = Instant::now();
     let pg = ProcessGroup::new(&launch, Backend::Gloo, timeout);
-    eprintln!("rank {}: ProcessGroup::new took {:?}", launch.rank(), started.elapsed());
+    report(&format!("rank {}: ProcessGroup::new took {:?}", launch.rank(), started.elapsed()));
     let pg = pg?;
     match role {
         "collectives" => collectives(&pg.with_bucket_bytes(1024)),
@@ -77,7 +84,7 @@ fn run_child(role: &str) -> Result<(), DistError> {
             pg.all_reduce_sum(&t)?;
             assert_eq!(Vec::<f32>::try_from(&t).unwrap(), vec![3.0]);
             pg.barrier()?;
-            eprintln!("rank {} of {}: torchrun ok", pg.rank(), pg.world_size());
+            report(&format!("rank {} of {}: torchrun ok", pg.rank(), pg.world_size()));
             Ok(())
         }
         other => panic!("unknown role {other}"),
