@@ -14,6 +14,7 @@
 //! step gets. The resident size stays at the high-water mark of a step, which the process
 //! reaches anyway, as PyTorch's CUDA caching allocator does on a GPU. `MALLOC_CONF` in the
 //! environment still overrides the setting, e.g. `MALLOC_CONF=dirty_decay_ms:10000`.
+//! `tests/allocator.rs` checks that a step's tensors reuse freed pages.
 
 #[global_allocator]
 static JEMALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
@@ -24,35 +25,3 @@ static JEMALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 #[used]
 #[allow(non_upper_case_globals)] // the C name jemalloc looks for
 static malloc_conf: Option<&'static u8> = Some(&b"dirty_decay_ms:-1,muzzy_decay_ms:-1\0"[0]);
-
-#[cfg(test)]
-mod tests {
-    use tch::{Device, Kind, Tensor};
-
-    fn page_faults() -> i64 {
-        // SAFETY: getrusage fills the struct it is given.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-        usage.ru_minflt
-    }
-
-    /// Fails with `MALLOC_CONF=dirty_decay_ms:0` (pages handed back on every free), or without
-    /// jemalloc: 4 × 32k page faults.
-    #[test]
-    fn a_steps_tensors_reuse_freed_pages() {
-        // What a training step does to the heap: logits of 2048 tokens × 8192 words (64 MiB)
-        // and their log-softmax, allocated and freed again.
-        let step = || {
-            let logits = Tensor::randn([2048, 8192], (Kind::Float, Device::Cpu));
-            let loss = logits.log_softmax(-1, Kind::Float).mean(Kind::Float);
-            assert!(loss.double_value(&[]).is_finite());
-        };
-        step();
-        let before = page_faults();
-        for _ in 0..4 {
-            step();
-        }
-        let faults = page_faults() - before;
-        assert!(faults < 4000, "{faults} page faults in 4 steps that reuse the same 128 MiB");
-    }
-}
