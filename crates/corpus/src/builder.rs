@@ -53,11 +53,30 @@ pub fn build(config: &BuildConfig, force: bool) -> Result<BuildOutcome> {
         Some(path) => Some(tokenizer::load(path)?),
         None => None,
     };
-    let fingerprint = fingerprint(config, &files, loaded.as_ref().map(|(_, bytes)| bytes.as_slice()))?;
+    let tokenizer_bytes = loaded.as_ref().map(|(_, bytes)| bytes.as_slice());
+    let fingerprint = fingerprint(config, &files, tokenizer_bytes, MANIFEST_VERSION)?;
     let output = config.output.as_path();
     if let Some(existing) = existing_corpus(output)? {
         if existing.fingerprint == fingerprint && !force {
             tracing::info!("{} is up to date (same inputs and settings); use --force to rebuild", output.display());
+            return Ok(BuildOutcome {
+                status: BuildStatus::UpToDate,
+                output: output.to_path_buf(),
+                manifest: existing,
+            });
+        }
+        // Same inputs and settings, written before shard hashes existed. Rebuilding on our own
+        // would retrain the tokenizer (not deterministic upstream) under a run that uses it, so
+        // the corpus is kept, and the user told how to upgrade it.
+        if existing.version < MANIFEST_VERSION
+            && !force
+            && existing.fingerprint == self::fingerprint(config, &files, tokenizer_bytes, existing.version)?
+        {
+            tracing::warn!(
+                "{} is up to date but was written with manifest version {}: its shards cannot be verified; --force rebuilds it with hashes (retraining a trained tokenizer)",
+                output.display(),
+                existing.version
+            );
             return Ok(BuildOutcome {
                 status: BuildStatus::UpToDate,
                 output: output.to_path_buf(),
@@ -164,8 +183,14 @@ fn existing_corpus(output: &Path) -> Result<Option<Manifest>> {
 }
 
 /// SHA-256 over what determines the output: format versions, the settings, the tokenizer file,
-/// and each input's path, size and modification time.
-fn fingerprint(config: &BuildConfig, files: &[InputFile], tokenizer_bytes: Option<&[u8]>) -> Result<String> {
+/// and each input's path, size and modification time. `manifest_version` is the one written
+/// (older ones recognise corpora written by earlier builds).
+fn fingerprint(
+    config: &BuildConfig,
+    files: &[InputFile],
+    tokenizer_bytes: Option<&[u8]>,
+    manifest_version: u32,
+) -> Result<String> {
     #[derive(Serialize)]
     struct Key<'a> {
         manifest_version: u32,
@@ -177,7 +202,7 @@ fn fingerprint(config: &BuildConfig, files: &[InputFile], tokenizer_bytes: Optio
     let mut settings = config.clone();
     settings.output = PathBuf::new();
     let key = Key {
-        manifest_version: MANIFEST_VERSION,
+        manifest_version,
         shard_version: crate::shard::FORMAT_VERSION,
         settings: &settings,
         tokenizer_sha256: tokenizer_bytes.map(sha256_hex),
@@ -394,5 +419,50 @@ fn remove_stale_staging(parent: &Path, name: &str) {
             tracing::info!("removing {} left by an interrupted build", entry.path().display());
             let _ = std::fs::remove_dir_all(entry.path());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rewrites the corpus at `config.output` as a build before shard hashes would have.
+    fn downgrade_to_version_1(config: &BuildConfig) {
+        let path = config.output.join(MANIFEST_FILE);
+        let mut manifest = Manifest::read(&path).unwrap();
+        manifest.version = 1;
+        for shard in &mut manifest.shards {
+            shard.sha256 = None;
+            shard.max_token_id = None;
+        }
+        manifest.fingerprint = fingerprint(config, &discover(config).unwrap(), None, 1).unwrap();
+        std::fs::write(&path, serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
+    }
+
+    #[test]
+    fn a_corpus_of_an_older_build_is_kept_until_forced() {
+        let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/sample");
+        let tmp = tempfile::tempdir().unwrap();
+        for lang in ["de", "ru"] {
+            std::fs::create_dir_all(tmp.path().join("in").join(lang)).unwrap();
+            std::fs::copy(sample.join(lang).join("udhr.txt"), tmp.path().join("in").join(lang).join("udhr.txt"))
+                .unwrap();
+        }
+        let mut config = BuildConfig::for_directory(tmp.path().join("in"), tmp.path().join("out"));
+        config.tokenizer.vocab_size = 300;
+        build(&config, false).unwrap();
+        downgrade_to_version_1(&config);
+
+        // Same inputs and settings: up to date, not rebuilt behind the user's back.
+        let outcome = build(&config, false).unwrap();
+        assert_eq!((outcome.status, outcome.manifest.version), (BuildStatus::UpToDate, 1));
+        // Other settings: refused as for any other corpus.
+        let mut other = config.clone();
+        other.alpha = 0.5;
+        assert!(build(&other, false).unwrap_err().to_string().contains("--force"));
+        // --force upgrades it.
+        let outcome = build(&config, true).unwrap();
+        assert_eq!((outcome.status, outcome.manifest.version), (BuildStatus::Built, MANIFEST_VERSION));
+        assert!(outcome.manifest.verifiable());
     }
 }

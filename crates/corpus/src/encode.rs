@@ -244,7 +244,7 @@ fn create_shard(job: &EncodeJob, lang: &str, split: &str, index: usize) -> Resul
 }
 
 fn finish_shard(writer: ShardWriter, out_dir: &Path) -> Result<ShardEntry> {
-    let (path, header) = writer.finish()?;
+    let (path, header, digest) = writer.finish()?;
     let relative = path.strip_prefix(out_dir).unwrap_or(&path).to_string_lossy().replace('\\', "/");
     Ok(ShardEntry {
         path: relative,
@@ -255,5 +255,7 @@ fn finish_shard(writer: ShardWriter, out_dir: &Path) -> Result<ShardEntry> {
         tokens: header.tokens,
         docs: header.docs,
         bytes: header.text_bytes,
+        sha256: Some(digest.sha256),
+        max_token_id: Some(digest.max_token_id),
     })
 }

@@ -59,6 +59,28 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A token id read from a shard is not in the vocabulary: never handed on, since an
+    /// embedding lookup would fail far from the cause (or not at all).
+    #[error(
+        "{}: token {token} (byte {byte}) of this {split} shard of {lang} is id {id}, outside the vocabulary of {vocab_size} ids: the shard is corrupted or was encoded with another tokenizer (`corpus verify` checks every shard; rebuild the corpus with the right tokenizer)",
+        path.display()
+    )]
+    OutOfVocabulary {
+        /// The shard file.
+        path: PathBuf,
+        /// Its language.
+        lang: String,
+        /// Its split.
+        split: String,
+        /// Index of the token in the shard (0 is the first after the header).
+        token: u64,
+        /// Byte offset of the token in the file.
+        byte: u64,
+        /// The id found.
+        id: u32,
+        /// The vocabulary size of the corpus tokenizer.
+        vocab_size: usize,
+    },
     /// The output directory cannot be written as asked.
     #[error("output {}: {reason}", path.display())]
     Output {

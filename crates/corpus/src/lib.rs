@@ -14,7 +14,8 @@
 //! Reading, for the training stages: [`Corpus`] maps the shards and checks them against the
 //! manifest, [`TokenStream`] gives zero-copy windows of one (split, language), and
 //! [`WindowSampler`] draws windows by the α-smoothed language probabilities as a pure function
-//! of (seed, step, micro-step, rank).
+//! of (seed, step, micro-step, rank). Every id read is checked against the vocabulary, and
+//! [`Corpus::verify`] ([`verify`]) re-hashes every shard against the manifest.
 //!
 //! The on-disk format is documented in `docs/formats.md`.
 #![deny(missing_docs)]
@@ -34,6 +35,7 @@ pub mod shard;
 pub mod source;
 pub mod split;
 pub mod tokenizer;
+pub mod verify;
 
 pub use builder::{build, BuildOutcome, BuildStatus};
 pub use config::{BuildConfig, DocumentMode, OnInvalid, SourceConfig, TokenizerConfig, TokenizerKind};
@@ -42,3 +44,4 @@ pub use error::{Error, Result};
 pub use manifest::{Manifest, TRAIN, VALIDATION};
 pub use sampler::{Draw, DrawKey, WindowSampler};
 pub use shard::{Dtype, Shard, Tokens};
+pub use verify::{Mismatch, VerifyReport};

@@ -1,4 +1,4 @@
-//! `corpus`: build a token corpus from multilingual text, or inspect one.
+//! `corpus`: build a token corpus from multilingual text, inspect one, or verify its shards.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,6 +25,15 @@ enum Command {
         /// Print the whole manifest as JSON instead.
         #[arg(long)]
         json: bool,
+    },
+    /// Re-hashes every shard in parallel and compares it with manifest.json; exits 1 on any
+    /// mismatch, or when the manifest (version 1) records no hashes to compare with.
+    Verify {
+        /// The corpus directory.
+        dir: PathBuf,
+        /// Hashing threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
     },
 }
 
@@ -139,6 +148,45 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 eprintln!("built {}", outcome.output.display());
             }
             print!("{}", corpus::inspect::summary(&outcome.manifest));
+        }
+        Command::Verify { dir, threads } => {
+            if let Some(threads) = threads {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build_global()
+                    .context("setting the number of threads")?;
+            }
+            let corpus = corpus::Corpus::open(&dir)?;
+            let report = corpus.verify(true)?;
+            println!(
+                "{}: {} shards, {} of token data in {:.2} s ({:.2} GB/s), {} mismatching",
+                dir.display(),
+                report.shards,
+                indicatif::HumanBytes(report.bytes),
+                report.seconds,
+                report.gb_per_s(),
+                report.mismatches.len()
+            );
+            for m in &report.mismatches {
+                eprintln!("mismatch: {m}");
+            }
+            if !report.mismatches.is_empty() {
+                anyhow::bail!(
+                    "{}: {} of {} shards do not match manifest.json (listed above): corrupted or modified after the build; rebuild the corpus",
+                    dir.display(),
+                    report.mismatches.len(),
+                    report.shards
+                );
+            }
+            if !report.unverified.is_empty() {
+                anyhow::bail!(
+                    "{}: {} of {} shards cannot be verified: manifest version {} records no hashes (ids and headers were checked); `corpus build --force` rebuilds the corpus with them",
+                    dir.display(),
+                    report.unverified.len(),
+                    report.shards,
+                    corpus.manifest().version
+                );
+            }
         }
         Command::Inspect { dir, json } => {
             let manifest = corpus::Corpus::open(&dir)?.manifest().clone();

@@ -18,8 +18,11 @@ pub const MANIFEST_FILE: &str = "manifest.json";
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
 /// Value of the `format` field.
 pub const MANIFEST_FORMAT: &str = "corpus";
-/// Version of the manifest layout written here.
-pub const MANIFEST_VERSION: u32 = 1;
+/// Version of the manifest layout written here. Version 2 added each shard's `sha256` and
+/// `max_token_id`.
+pub const MANIFEST_VERSION: u32 = 2;
+/// The oldest version still read: its shards open, but cannot be verified.
+pub const OLDEST_MANIFEST_VERSION: u32 = 1;
 
 /// The training split.
 pub const TRAIN: &str = "train";
@@ -148,6 +151,13 @@ pub struct ShardEntry {
     pub docs: u64,
     /// UTF-8 bytes of the documents.
     pub bytes: u64,
+    /// SHA-256 (lower-case hex) of the token data, the bytes after the header; absent in
+    /// manifests of version 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// The largest token id in the shard; absent in manifests of version 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_token_id: Option<u32>,
 }
 
 /// One input file.
@@ -207,16 +217,34 @@ impl Manifest {
         if manifest.format != MANIFEST_FORMAT {
             return Err(Error::format(path, format!("format {:?}; expected {MANIFEST_FORMAT:?}", manifest.format)));
         }
-        if manifest.version != MANIFEST_VERSION {
+        if !(OLDEST_MANIFEST_VERSION..=MANIFEST_VERSION).contains(&manifest.version) {
             return Err(Error::format(
                 path,
                 format!(
-                    "manifest version {}; this build reads version {MANIFEST_VERSION} (rebuild the corpus)",
+                    "manifest version {}; this build reads versions {OLDEST_MANIFEST_VERSION} to {MANIFEST_VERSION} (rebuild the corpus)",
                     manifest.version
                 ),
             ));
         }
+        if manifest.version >= 2 {
+            // From version 2 on the fields are part of the format: one missing means an edited
+            // manifest, not an old one, and reading on would silently skip the checks.
+            if let Some(shard) = manifest.shards.iter().find(|s| s.sha256.is_none() || s.max_token_id.is_none()) {
+                return Err(Error::format(
+                    path,
+                    format!(
+                        "shard {} has no sha256 or max_token_id, which manifest version {} requires (edited by hand? rebuild the corpus)",
+                        shard.path, manifest.version
+                    ),
+                ));
+            }
+        }
         Ok(manifest)
+    }
+
+    /// True when every shard records its hash and largest id (manifest version 2 on).
+    pub fn verifiable(&self) -> bool {
+        self.shards.iter().all(|s| s.sha256.is_some() && s.max_token_id.is_some())
     }
 
     /// The languages, in code order.

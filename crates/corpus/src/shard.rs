@@ -16,6 +16,11 @@
 //!
 //! All integers are little-endian. Documents are stored whole (never split across shards), each
 //! followed by the separator token.
+//!
+//! The manifest records, per shard, the SHA-256 of the token data (bytes 1024..end) and the
+//! largest id, both computed by [`ShardWriter`] as it writes. The header is not hashed: it is
+//! written last, and every byte of it is checked on open (the fields against the manifest, the
+//! padding for zeros).
 
 use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
@@ -23,8 +28,10 @@ use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::error::{Error, IoContext, Result};
+use crate::tokenizer::hex;
 
 #[cfg(target_endian = "big")]
 compile_error!("token shards are little-endian and read zero-copy; big-endian hosts are not supported");
@@ -102,6 +109,21 @@ fn get_ascii(src: &[u8]) -> String {
     String::from_utf8_lossy(&src[..end]).into_owned()
 }
 
+/// The first header byte that should be zero and is not: the reserved ranges, and the NUL
+/// padding after each string. The hash does not cover the header, so this is what catches a
+/// flipped byte there that no field comparison would.
+fn nonzero_padding(h: &[u8]) -> Option<usize> {
+    let padding_of = |range: std::ops::Range<usize>| {
+        let field = &h[range.clone()];
+        let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
+        range.start + end..range.end
+    };
+    [44..48, padding_of(48..112), padding_of(112..144), padding_of(144..160), 160..HEADER_BYTES]
+        .into_iter()
+        .flat_map(|r| r.into_iter())
+        .find(|&i| h[i] != 0)
+}
+
 impl ShardHeader {
     fn encode(&self, path: &Path) -> Result<[u8; HEADER_BYTES]> {
         let mut h = [0u8; HEADER_BYTES];
@@ -118,7 +140,7 @@ impl ShardHeader {
         Ok(h)
     }
 
-    fn decode(h: &[u8], path: &Path) -> Result<Self> {
+    pub(crate) fn decode(h: &[u8], path: &Path) -> Result<Self> {
         if h.len() < HEADER_BYTES || &h[0..8] != MAGIC {
             return Err(Error::format(path, "not a token shard (no TOKSHARD header)"));
         }
@@ -136,6 +158,12 @@ impl ShardHeader {
             4 => Dtype::U32,
             w => return Err(Error::format(path, format!("token width {w} bytes; expected 2 or 4"))),
         };
+        if let Some(at) = nonzero_padding(h) {
+            return Err(Error::format(
+                path,
+                format!("header byte {at} is {:#04x} where the format has zero padding: corrupted", h[at]),
+            ));
+        }
         Ok(ShardHeader {
             dtype,
             tokens: u64_at(16),
@@ -149,12 +177,23 @@ impl ShardHeader {
     }
 }
 
+/// What the manifest records about a shard's token data, computed while it was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardDigest {
+    /// SHA-256 (lower-case hex) of the token data: the bytes after the header.
+    pub sha256: String,
+    /// The largest id in the shard (0 for a shard without tokens).
+    pub max_token_id: u32,
+}
+
 /// Writes one shard: a placeholder header, the tokens, then the real header.
 pub struct ShardWriter {
     path: PathBuf,
     out: BufWriter<File>,
     header: ShardHeader,
     scratch: Vec<u8>,
+    hasher: Sha256,
+    max_token_id: u32,
 }
 
 impl ShardWriter {
@@ -171,7 +210,7 @@ impl ShardWriter {
         // The placeholder carries no magic: a shard cut short by a crash is never mistaken
         // for a complete one.
         out.write_all(&[0u8; HEADER_BYTES]).at(&path)?;
-        Ok(ShardWriter { path, out, header, scratch: Vec::new() })
+        Ok(ShardWriter { path, out, header, scratch: Vec::new(), hasher: Sha256::new(), max_token_id: 0 })
     }
 
     /// Tokens written so far.
@@ -197,21 +236,26 @@ impl ShardWriter {
             Dtype::U32 => ids.iter().for_each(|id| self.scratch.extend_from_slice(&id.to_le_bytes())),
         }
         self.out.write_all(&self.scratch).at(&self.path)?;
+        // The bytes are in hand and hot in cache: hashing them here saves reading the shard back.
+        self.hasher.update(&self.scratch);
+        self.max_token_id = ids.iter().copied().fold(self.max_token_id, u32::max);
         self.header.tokens += ids.len() as u64;
         self.header.docs += 1;
         self.header.text_bytes += text_bytes;
         Ok(())
     }
 
-    /// Writes the header, flushes and syncs; returns the path and final header.
-    pub fn finish(mut self) -> Result<(PathBuf, ShardHeader)> {
+    /// Writes the header, flushes and syncs; returns the path, the final header and the digest of
+    /// the token data.
+    pub fn finish(mut self) -> Result<(PathBuf, ShardHeader, ShardDigest)> {
         let header = self.header.encode(&self.path)?;
         self.out.flush().at(&self.path)?;
         let mut file = self.out.into_inner().map_err(|e| Error::io(&self.path, e.into_error()))?;
         file.seek(SeekFrom::Start(0)).at(&self.path)?;
         file.write_all(&header).at(&self.path)?;
         file.sync_all().at(&self.path)?;
-        Ok((self.path, self.header))
+        let digest = ShardDigest { sha256: hex(&self.hasher.finalize()), max_token_id: self.max_token_id };
+        Ok((self.path, self.header, digest))
     }
 }
 
@@ -246,12 +290,49 @@ impl Tokens<'_> {
         }
     }
 
-    /// Appends ids `range` to `out`, widened to `i64` (libtorch's index type).
+    /// Appends ids `range` to `out`, widened to `i64` (libtorch's index type), unchecked: the
+    /// training stages read through [`crate::TokenStream::window_into`], which checks.
     pub fn extend_i64(&self, range: std::ops::Range<usize>, out: &mut Vec<i64>) {
         match self {
             Tokens::U16(t) => out.extend(t[range].iter().map(|&x| i64::from(x))),
             Tokens::U32(t) => out.extend(t[range].iter().map(|&x| i64::from(x))),
         }
+    }
+
+    /// The largest id in `range` (0 when empty).
+    pub fn max_in(&self, range: std::ops::Range<usize>) -> u32 {
+        // A plain max over the slice: it vectorises, unlike a search that stops early.
+        match self {
+            Tokens::U16(t) => t[range].iter().copied().max().map_or(0, u32::from),
+            Tokens::U32(t) => t[range].iter().copied().max().unwrap_or(0),
+        }
+    }
+
+    /// The index of the first id in `range` that is `limit` or more.
+    pub fn first_at_or_above(&self, range: std::ops::Range<usize>, limit: u32) -> Option<usize> {
+        let start = range.start;
+        let found = match self {
+            Tokens::U16(t) => t[range].iter().position(|&x| u32::from(x) >= limit),
+            Tokens::U32(t) => t[range].iter().position(|&x| x >= limit),
+        };
+        found.map(|i| start + i)
+    }
+
+    /// Appends ids `range` to `out` as [`Tokens::extend_i64`] does if every one is below
+    /// `limit`; otherwise appends nothing and returns the index of the first that is not.
+    pub fn extend_i64_below(
+        &self,
+        range: std::ops::Range<usize>,
+        limit: u32,
+        out: &mut Vec<i64>,
+    ) -> std::result::Result<(), usize> {
+        // The common case costs one vectorised pass over a slice that is about to be copied anyway;
+        // the search for the offending position runs only on failure.
+        if self.max_in(range.clone()) >= limit {
+            return Err(self.first_at_or_above(range.clone(), limit).unwrap_or(range.start));
+        }
+        self.extend_i64(range, out);
+        Ok(())
     }
 }
 
@@ -296,7 +377,7 @@ impl Shard {
         &self.header
     }
 
-    /// The token ids, zero-copy.
+    /// The token ids, zero-copy and unchecked (see [`crate::TokenStream::window_into`]).
     pub fn tokens(&self) -> Tokens<'_> {
         let body = &self.mmap[HEADER_BYTES..];
         // The map is page-aligned and the header is 1024 bytes, so the body is aligned for u32.
@@ -332,8 +413,11 @@ mod tests {
             let mut w = ShardWriter::create(path.clone(), header(dtype)).unwrap();
             w.append(&[5, 6, 3], 10).unwrap();
             w.append(&[65_535, 3], 4).unwrap();
-            let (_, h) = w.finish().unwrap();
+            let (_, h, digest) = w.finish().unwrap();
             assert_eq!((h.tokens, h.docs, h.text_bytes), (5, 2, 14));
+            let bytes = std::fs::read(&path).unwrap();
+            assert_eq!(digest.sha256, crate::tokenizer::sha256_hex(&bytes[HEADER_BYTES..]));
+            assert_eq!(digest.max_token_id, 65_535);
             let shard = Shard::open(&path).unwrap();
             assert_eq!(shard.header(), &h);
             let mut ids = Vec::new();
@@ -356,5 +440,24 @@ mod tests {
         assert!(err.contains("truncated") && err.contains("a.bin"), "{err}");
         std::fs::write(&path, b"hello").unwrap();
         assert!(Shard::open(&path).unwrap_err().to_string().contains("not a token shard"));
+    }
+
+    #[test]
+    fn a_flipped_header_byte_outside_the_fields_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.bin");
+        let mut w = ShardWriter::create(path.clone(), header(Dtype::U16)).unwrap();
+        w.append(&[1, 2, 3], 3).unwrap();
+        w.finish().unwrap();
+        let clean = std::fs::read(&path).unwrap();
+        // Reserved bytes, the padding after "zh-Hans" and after "train" (past the terminating
+        // NUL: a flip there changes the string, which the manifest comparison catches), the tail.
+        for at in [45, 112 + 9, 144 + 6, 700, 1023] {
+            let mut bytes = clean.clone();
+            bytes[at] ^= 0x20;
+            std::fs::write(&path, &bytes).unwrap();
+            let err = Shard::open(&path).unwrap_err().to_string();
+            assert!(err.contains(&format!("header byte {at} ")) && err.contains("a.bin"), "{err}");
+        }
     }
 }

@@ -178,5 +178,14 @@ pub fn to_json_bytes(tokenizer: &Tokenizer, path: &Path) -> Result<Vec<u8>> {
 
 /// Lower-case hex SHA-256 of some bytes (of `tokenizer.json`, of a fingerprint).
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    hex(&Sha256::digest(bytes))
+}
+
+/// Lower-case hex of a digest.
+pub fn hex(digest: &[u8]) -> String {
+    use std::fmt::Write;
+    digest.iter().fold(String::with_capacity(2 * digest.len()), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
