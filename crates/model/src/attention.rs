@@ -158,6 +158,7 @@ mod tests {
 
     #[test]
     fn eager_attention_equals_sdpa_for_every_mask() {
+        let _rng = crate::global_rng();
         tch::manual_seed(3);
         let opts = (Kind::Float, Device::Cpu);
         let (q, k, v) =

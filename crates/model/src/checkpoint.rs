@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
@@ -28,10 +29,20 @@ pub struct LoadReport {
     pub unexpected: Vec<String>,
     /// True when the checkpoint's base-model names carry the `bert.` prefix.
     pub checkpoint_prefixed: bool,
+    /// Whether the directory's files were checked against their recorded hashes (`None` when
+    /// loaded from bare files, not a model directory).
+    pub integrity: Option<crate::checksums::Integrity>,
 }
 
 impl std::fmt::Display for LoadReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.integrity {
+            Some(crate::checksums::Integrity::Verified { files }) => write!(f, "{files} files verified; ")?,
+            Some(crate::checksums::Integrity::Unrecorded) => {
+                write!(f, "no {} (written elsewhere): not verified; ", crate::checksums::CHECKSUMS_FILE)?
+            }
+            None => {}
+        }
         if self.missing.is_empty() && self.unexpected.is_empty() {
             return write!(f, "all weights matched");
         }
@@ -170,25 +181,102 @@ pub fn load(vs: &VarStore, files: &[PathBuf], bare: bool) -> Result<LoadReport> 
 }
 
 /// Writes every variable of `vs` to `path` as f32 safetensors with HF's `{"format": "pt"}`
-/// metadata (transformers requires it). Writes a temporary file and renames it.
-pub fn save(vs: &VarStore, path: &Path) -> Result<()> {
-    let mut tensors: Vec<(String, Vec<u8>, Vec<usize>)> = Vec::new();
-    for (name, var) in vs.variables().into_iter().collect::<BTreeMap<_, _>>() {
-        let t = var.f_to_device(tch::Device::Cpu)?.f_to_kind(Kind::Float)?.f_contiguous()?;
-        let shape: Vec<usize> = t.size().iter().map(|&d| d as usize).collect();
-        let values = Vec::<f32>::try_from(t.f_flatten(0, -1)?)?;
-        tensors.push((name, bytemuck::cast_slice(&values).to_vec(), shape));
+/// metadata (transformers requires it); returns the file's SHA-256. See [`save_tensors`].
+pub fn save(vs: &VarStore, path: &Path) -> Result<String> {
+    let variables: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    save_tensors(&variables, path)
+}
+
+/// A tensor as the header sees it: dtype and shape, no data (the data is streamed after).
+struct HeaderOnly {
+    dtype: Dtype,
+    shape: Vec<usize>,
+}
+
+impl safetensors::View for HeaderOnly {
+    fn dtype(&self) -> Dtype {
+        self.dtype
     }
-    let views = tensors
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> std::borrow::Cow<'_, [u8]> {
+        std::borrow::Cow::Borrowed(&[])
+    }
+    fn data_len(&self) -> usize {
+        self.shape.iter().product::<usize>() * self.dtype.bitsize() / 8
+    }
+}
+
+/// Writes `tensors` (on any device; floats stored as f32, integers as i64) to `path` as
+/// safetensors with HF's `{"format": "pt"}` metadata, one tensor in memory at a time, through a
+/// temporary file that is synced and renamed. Returns the file's SHA-256, computed while
+/// writing. A tensor holding NaN or infinity is refused, naming it: nothing non-finite is ever
+/// written as a checkpoint.
+pub fn save_tensors(tensors: &[(String, Tensor)], path: &Path) -> Result<String> {
+    let by_name: BTreeMap<&str, &Tensor> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    let stored_kind = |t: &Tensor| if t.is_floating_point() { Kind::Float } else { Kind::Int64 };
+    let header_views: Vec<(&str, HeaderOnly)> = by_name
         .iter()
-        .map(|(name, bytes, shape)| {
-            safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), bytes)
-                .map(|v| (name.as_str(), v))
-                .map_err(|e| Error::weights(path, format!("tensor {name}: {e}")))
+        .map(|(name, t)| {
+            let dtype = if stored_kind(t) == Kind::Float { Dtype::F32 } else { Dtype::I64 };
+            (*name, HeaderOnly { dtype, shape: t.size().iter().map(|&d| d as usize).collect() })
         })
-        .collect::<Result<Vec<_>>>()?;
+        .collect();
     let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
+    // The 8-byte length and the JSON header, exactly as safetensors lays them out; the tensors
+    // follow in the order of their offsets in that header.
+    let header =
+        safetensors::serialize(header_views, Some(metadata)).map_err(|e| Error::weights(path, e.to_string()))?;
+    let order = data_order(&header).map_err(|e| Error::weights(path, format!("safetensors header: {e}")))?;
+
     let tmp = path.with_extension("safetensors.tmp");
-    safetensors::serialize_to_file(views, Some(metadata), &tmp).map_err(|e| Error::weights(&tmp, e.to_string()))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    let written = (|| -> Result<String> {
+        let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let mut w = crate::checksums::HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, file));
+        w.write_all(&header).map_err(|e| Error::io(&tmp, e))?;
+        let mut bytes = Vec::new();
+        for name in order {
+            let t =
+                by_name.get(name.as_str()).ok_or_else(|| Error::weights(path, format!("tensor {name} vanished")))?;
+            let t = tch::no_grad(|| t.f_to_device(tch::Device::Cpu)?.f_to_kind(stored_kind(t))?.f_contiguous())?;
+            if t.is_floating_point() && !bool::try_from(t.f_isfinite()?.f_all()?)? {
+                return Err(Error::weights(
+                    path,
+                    format!("tensor {name} holds NaN or infinite values; refusing to write it"),
+                ));
+            }
+            let numel = t.numel();
+            bytes.resize(numel * t.kind().elt_size_in_bytes(), 0);
+            t.f_copy_data_u8(&mut bytes, numel)?;
+            w.write_all(&bytes).map_err(|e| Error::io(&tmp, e))?;
+        }
+        let (digest, buffered) = w.finish();
+        let file = buffered.into_inner().map_err(|e| Error::io(&tmp, e.into_error()))?;
+        file.sync_all().map_err(|e| Error::io(&tmp, e))?;
+        Ok(digest)
+    })();
+    match written {
+        Ok(digest) => {
+            std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+            Ok(digest)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// The tensor names of a serialized safetensors header, in the order of their data.
+fn data_order(header: &[u8]) -> std::result::Result<Vec<String>, String> {
+    let json = header.get(8..).ok_or("shorter than 8 bytes")?;
+    let map: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(json).map_err(|e| e.to_string())?;
+    let mut named: Vec<(u64, String)> = map
+        .iter()
+        .filter(|(k, _)| *k != "__metadata__")
+        .map(|(k, v)| v["data_offsets"][0].as_u64().map(|o| (o, k.clone())).ok_or(format!("{k}: no data_offsets")))
+        .collect::<std::result::Result<_, _>>()?;
+    named.sort();
+    Ok(named.into_iter().map(|(_, k)| k).collect())
 }

@@ -148,9 +148,14 @@ impl BertConfig {
 
     /// Writes `config.json` (pretty, like `save_pretrained`).
     pub fn to_file(&self, path: &Path) -> Result<()> {
+        std::fs::write(path, self.to_json(path)?).map_err(|e| Error::io(path, e))
+    }
+
+    /// The text of `config.json` (`path` only names the file in an error).
+    pub fn to_json(&self, path: &Path) -> Result<String> {
         let text = serde_json::to_string_pretty(self)
             .map_err(|e| Error::Config { path: path.to_path_buf(), reason: e.to_string() })?;
-        std::fs::write(path, text + "\n").map_err(|e| Error::io(path, e))
+        Ok(text + "\n")
     }
 
     /// Checks the values the architecture depends on; the message names the key.

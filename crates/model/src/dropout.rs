@@ -65,6 +65,7 @@ mod tests {
 
     #[test]
     fn keeps_one_minus_p_scaled_and_passes_gradients() {
+        let _rng = crate::global_rng();
         let x = Tensor::ones([1000, 100], (Kind::Float, Device::Cpu)).set_requires_grad(true);
         let y = dropout(&x, 0.25, true);
         let kept = y.ne(0.0).to_kind(Kind::Float).mean(Kind::Float).double_value(&[]);
@@ -80,6 +81,7 @@ mod tests {
 
     #[test]
     fn mask_follows_the_seed_not_the_threads_and_streams_differ() {
+        let _rng = crate::global_rng();
         // Several tests share libtorch's global generator: compare masks drawn back to back.
         let draw = |threads: usize| {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
@@ -99,6 +101,7 @@ mod tests {
 
     #[test]
     fn bf16_inputs_keep_their_kind() {
+        let _rng = crate::global_rng();
         let x = Tensor::ones([64, 64], (Kind::BFloat16, Device::Cpu));
         assert_eq!(dropout(&x, 0.1, true).kind(), Kind::BFloat16);
     }

@@ -48,6 +48,14 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A file differs from the hash recorded when it was written, or is not listed.
+    #[error("{}: {reason}", path.display())]
+    Integrity {
+        /// The file.
+        path: PathBuf,
+        /// What differs.
+        reason: String,
+    },
     /// An input does not fit the model (sequence too long, wrong shape).
     #[error("{0}")]
     Input(String),

@@ -14,6 +14,7 @@
 //! - [`ModelDir`] and [`checkpoint`]: model directories (`config.json`, `model.safetensors`,
 //!   `tokenizer.json` or `vocab.txt`) loaded with a report of missing and unexpected keys, and
 //!   saved so that transformers' `from_pretrained` reads them;
+//! - [`checksums`]: every file's SHA-256, recorded while writing and verified before loading;
 //! - `device`: `cpu`, `cuda`, `cuda:N`, `auto`.
 //!
 //! On CPU in f32 every linear layer runs on oneDNN rather than MKL's sgemm ([`linear::linear`]):
@@ -26,6 +27,7 @@
 pub mod attention;
 pub mod bert;
 pub mod checkpoint;
+pub mod checksums;
 pub mod config;
 mod device;
 pub mod dropout;
@@ -36,6 +38,14 @@ pub mod heads;
 pub mod linear;
 pub mod model_dir;
 pub mod tokenizer;
+
+/// Held by the unit tests that seed or draw from libtorch's process-wide generator: run side by
+/// side, one test's draws would land between another's seed and its draws.
+#[cfg(test)]
+pub(crate) fn global_rng() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 pub use attention::AttentionMask;
 pub use bert::{BertModel, BertOutput, Inputs};

@@ -185,6 +185,7 @@ mod tests {
     fn onednn_linear_equals_libtorch_linear_forward_and_backward() {
         // The pinned libtorch has oneDNN, so CPU f32 takes that path unless told otherwise.
         assert_eq!(cpu_gemm(), CpuGemm::OneDnn, "libtorch without oneDNN, or {CPU_GEMM_VAR}=mkl in the environment");
+        let _rng = crate::global_rng();
         tch::manual_seed(0);
         for shape in [vec![7, 32], vec![3, 5, 32], vec![0, 32]] {
             let x = Tensor::randn(shape.as_slice(), (Kind::Float, Device::Cpu));
@@ -211,6 +212,7 @@ mod tests {
 
     #[test]
     fn linear_backward_equals_autograd() {
+        let _rng = crate::global_rng();
         tch::manual_seed(1);
         for rows in [7, 0] {
             let x = Tensor::randn([rows, 32], (Kind::Float, Device::Cpu));

@@ -9,6 +9,7 @@ use tch::nn::VarStore;
 use tokenizers::Tokenizer;
 
 use crate::checkpoint::{self, LoadReport};
+use crate::checksums::{self, Checksums, Integrity};
 use crate::config::BertConfig;
 use crate::error::{Error, Result};
 
@@ -68,8 +69,22 @@ impl ModelDir {
 
     /// Loads the weights into `vs` (built from `self.config`); `bare` for a `BertModel` without
     /// head. Missing head weights keep their initial values and are listed in the report.
+    /// The directory's files are first checked against their recorded hashes (see [`Self::verify`]).
     pub fn load_weights(&self, vs: &VarStore, bare: bool) -> Result<LoadReport> {
-        checkpoint::load(vs, &self.weights, bare)
+        let integrity = self.verify()?;
+        let mut report = checkpoint::load(vs, &self.weights, bare)?;
+        report.integrity = Some(integrity);
+        Ok(report)
+    }
+
+    /// Checks every file against the SHA-256 recorded in `checksums.sha256` when the directory
+    /// was written here; a directory from elsewhere has none and is reported as unrecorded.
+    pub fn verify(&self) -> Result<Integrity> {
+        let weights: Vec<String> =
+            self.weights.iter().filter_map(|w| w.file_name().map(|n| n.to_string_lossy().into_owned())).collect();
+        let mut required: Vec<&str> = vec![CONFIG_FILE, TOKENIZER_FILE];
+        required.extend(weights.iter().map(String::as_str));
+        checksums::verify(&self.path, &required)
     }
 
     /// The tokenizer: `tokenizer.json`, else one built from `vocab.txt`. One with ids beyond the
@@ -118,21 +133,42 @@ fn shards_of_index(index: &Path) -> Result<Vec<PathBuf>> {
         .collect()
 }
 
-/// Saves a model directory: `config.json`, `model.safetensors`, and the tokenizer's
-/// `tokenizer.json`. Everything is written into a temporary sibling that is renamed into place,
-/// so a crash never leaves a directory that looks complete. An existing `dir` is replaced.
+/// Writes a model directory's files into `dir` (which exists): `config.json`,
+/// `model.safetensors` and `tokenizer.json` (the text of one), each synced, recording their
+/// hashes in `sums`.
+pub fn write_files(
+    dir: &Path,
+    config: &BertConfig,
+    vs: &VarStore,
+    tokenizer_json: Option<&[u8]>,
+    sums: &mut Checksums,
+) -> Result<()> {
+    let config_path = dir.join(CONFIG_FILE);
+    sums.insert(CONFIG_FILE, checksums::write_file(&config_path, config.to_json(&config_path)?.as_bytes())?);
+    sums.insert(WEIGHTS_FILE, checkpoint::save(vs, &dir.join(WEIGHTS_FILE))?);
+    if let Some(json) = tokenizer_json {
+        sums.insert(TOKENIZER_FILE, checksums::write_file(&dir.join(TOKENIZER_FILE), json)?);
+    }
+    Ok(())
+}
+
+/// Saves a model directory: `config.json`, `model.safetensors`, the tokenizer's
+/// /// `tokenizer.json`, and their hashes in `checksums.sha256`. Everything is written into a
+/// temporary sibling that is renamed into place, so a crash never leaves a directory that looks
+/// complete. An existing `dir` is replaced.
 pub fn save(dir: &Path, config: &BertConfig, vs: &VarStore, tokenizer: Option<&Tokenizer>) -> Result<()> {
     let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
     let tmp = dir.with_file_name(format!(".{name}.partial-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
     let result = (|| {
-        config.to_file(&tmp.join(CONFIG_FILE))?;
-        checkpoint::save(vs, &tmp.join(WEIGHTS_FILE))?;
-        if let Some(t) = tokenizer {
-            let path = tmp.join(TOKENIZER_FILE);
-            t.save(&path, true).map_err(|e| Error::Tokenizer { path: path.clone(), reason: e.to_string() })?;
-        }
+        let mut sums = Checksums::default();
+        let json = tokenizer
+            .map(|t| t.to_string(true))
+            .transpose()
+            .map_err(|e| Error::Tokenizer { path: tmp.join(TOKENIZER_FILE), reason: e.to_string() })?;
+        write_files(&tmp, config, vs, json.as_deref().map(str::as_bytes), &mut sums)?;
+        sums.write(&tmp)?;
         if dir.exists() {
             std::fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }

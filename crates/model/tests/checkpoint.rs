@@ -61,6 +61,16 @@ fn corrupted_or_mismatched_weights_are_errors_naming_file_and_tensor() {
 
     let weights = dir.join("model.safetensors");
     let bytes = std::fs::read(&weights).unwrap();
+    // A flipped byte in the tensor data: caught by the hash recorded when it was written.
+    let mut flipped = bytes.clone();
+    let at = bytes.len() - 10;
+    flipped[at] ^= 1;
+    std::fs::write(&weights, &flipped).unwrap();
+    let err = load_classifier(&dir, &ids).unwrap_err().to_string();
+    assert!(err.contains("model.safetensors") && err.contains("differs from its SHA-256"), "{err}");
+
+    // Without recorded hashes (a directory from elsewhere) the loader's own checks remain.
+    std::fs::remove_file(dir.join(model::checksums::CHECKSUMS_FILE)).unwrap();
     std::fs::write(&weights, &bytes[..bytes.len() - 100]).unwrap();
     let err = load_classifier(&dir, &ids).unwrap_err().to_string();
     assert!(err.contains("model.safetensors") && err.contains("truncated or corrupted"), "{err}");
@@ -96,6 +106,8 @@ fn sharded_checkpoints_load_like_single_files() {
     let index = serde_json::json!({"metadata": {}, "weight_map": map});
     std::fs::write(dir.join("model.safetensors.index.json"), index.to_string()).unwrap();
     std::fs::remove_file(dir.join("model.safetensors")).unwrap();
+    // Re-sharded by hand: the recorded hashes are of the single file.
+    std::fs::remove_file(dir.join(model::checksums::CHECKSUMS_FILE)).unwrap();
     assert_eq!(ModelDir::open(&dir).unwrap().weights.len(), 2);
     assert!(load_classifier(&dir, &ids).unwrap().allclose(&logits, 1e-6, 1e-6, false));
 }

@@ -1,10 +1,12 @@
 //! The pretraining configuration (`configs/pretrain/*.toml`): every key has a default, unknown
 //! keys are refused, and `--set section.key=value` overrides are typed.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use training::ranges::Invalid;
 
 /// The training objective.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -14,6 +16,35 @@ pub enum Objective {
     Causal,
     /// BERT/XLM-R masked LM: 15% of tokens, 80% [MASK] / 10% random / 10% kept.
     Mlm,
+}
+
+/// Settings that a resumed run may change, as Trainer lets them change between runs: the
+/// learning-rate schedule, the length of the run, and how often it evaluates, logs and
+/// checkpoints (each change is logged). A key ending in `.` stands for its whole section.
+pub const RESUMABLE: &[&str] = &[
+    "optim.lr",
+    "optim.min_lr",
+    "optim.warmup_steps",
+    "optim.decay",
+    "optim.max_steps",
+    "eval.",
+    "log.",
+    "checkpoint.",
+];
+
+/// Keys that say where and how a run is placed, not what it trains.
+const NOT_SETTINGS: &[&str] = &["name", "out_dir", "device", "distributed."];
+
+fn key_matches(key: &str, pattern: &str) -> bool {
+    match pattern.strip_suffix('.') {
+        Some(section) => key.strip_prefix(section).is_some_and(|rest| rest.starts_with('.')),
+        None => key == pattern,
+    }
+}
+
+/// True for the keys of [`RESUMABLE`].
+pub fn may_change_on_resume(key: &str) -> bool {
+    RESUMABLE.iter().any(|p| key_matches(key, p))
 }
 
 /// Everything `pretrain` reads from its TOML file.
@@ -271,7 +302,15 @@ impl PretrainConfig {
         let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         let config: PretrainConfig =
             training::overrides::load_with_overrides(&text, &path.display().to_string(), overrides)?;
-        config.validate().map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let file = path.display().to_string();
+        config.validate().map_err(|e| anyhow::anyhow!("{}", training::ranges::explain(&e, &text, &file, overrides)))?;
+        if config.optim.warmup_steps > config.optim.max_steps {
+            tracing::warn!(
+                "optim.warmup_steps = {} exceeds optim.max_steps = {}: the learning rate never reaches optim.lr",
+                config.optim.warmup_steps,
+                config.optim.max_steps
+            );
+        }
         Ok(config)
     }
 
@@ -284,56 +323,92 @@ impl PretrainConfig {
         }
     }
 
-    /// Checks what the types do not; messages name the key.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks what the types do not, with the rules of docs/configs.md; the error names the key.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        use training::ranges::{at_least, fraction, non_negative, positive};
         if !["auto", "nccl", "gloo"].contains(&self.distributed.backend.as_str()) {
-            return Err(format!(
-                "distributed.backend = {:?}: expected \"auto\", \"nccl\" or \"gloo\"",
-                self.distributed.backend
+            return Err(Invalid::new(
+                "distributed.backend",
+                format!(
+                    "distributed.backend = {:?}: expected \"auto\", \"nccl\" or \"gloo\"",
+                    self.distributed.backend
+                ),
             ));
         }
-        let o = &self.objective;
-        if o.k < 1 {
-            return Err(format!("objective.k = {}: must be at least 1", o.k));
-        }
-        if o.seq_len != 0 && o.seq_len < o.k {
-            return Err(format!("objective.seq_len = {} is shorter than objective.k = {}", o.seq_len, o.k));
-        }
-        if self.optim.batch_size < 1 || self.optim.grad_accum < 1 || self.optim.max_steps < 1 {
-            return Err("optim.batch_size, optim.grad_accum and optim.max_steps must be at least 1".into());
-        }
-        if !(0.0..1.0).contains(&o.mlm_probability) || o.mlm_probability == 0.0 {
-            return Err(format!("objective.mlm_probability = {}: must be in (0, 1)", o.mlm_probability));
-        }
         if !["auto", "f32", "bf16"].contains(&self.dtype.as_str()) {
-            return Err(format!("dtype = {:?}: expected \"auto\", \"f32\" or \"bf16\"", self.dtype));
+            return Err(Invalid::new(
+                "dtype",
+                format!("dtype = {:?}: expected \"auto\", \"f32\" or \"bf16\"", self.dtype),
+            ));
         }
         if self.name.is_empty() || self.name.contains('/') {
-            return Err(format!("name = {:?}: must be a non-empty directory name", self.name));
+            return Err(Invalid::new("name", format!("name = {:?}: must be a non-empty directory name", self.name)));
         }
+        let m = &self.model;
+        fraction("model.hidden_dropout_prob", m.hidden_dropout_prob)?;
+        fraction("model.attention_probs_dropout_prob", m.attention_probs_dropout_prob)?;
+        let o = &self.objective;
+        at_least("objective.k", o.k, 1)?;
+        if o.seq_len != 0 && o.seq_len < o.k {
+            return Err(Invalid::new(
+                "objective.seq_len",
+                format!("objective.seq_len = {} is shorter than objective.k = {}", o.seq_len, o.k),
+            ));
+        }
+        if !(o.mlm_probability > 0.0 && o.mlm_probability < 1.0) {
+            return Err(Invalid::new(
+                "objective.mlm_probability",
+                format!("objective.mlm_probability = {}: must be in (0, 1)", o.mlm_probability),
+            ));
+        }
+        non_negative("data.alpha", self.data.alpha)?;
+        let p = &self.optim;
+        positive("optim.lr", p.lr)?;
+        non_negative("optim.min_lr", p.min_lr)?;
+        if p.min_lr > p.lr {
+            return Err(Invalid::new(
+                "optim.min_lr",
+                format!(
+                    "optim.min_lr = {} is above optim.lr = {}: the schedule decays from lr to min_lr",
+                    p.min_lr, p.lr
+                ),
+            ));
+        }
+        fraction("optim.beta1", p.beta1)?;
+        fraction("optim.beta2", p.beta2)?;
+        positive("optim.eps", p.eps)?;
+        non_negative("optim.weight_decay", p.weight_decay)?;
+        non_negative("optim.grad_clip", p.grad_clip)?;
+        at_least("optim.batch_size", p.batch_size, 1)?;
+        at_least("optim.grad_accum", p.grad_accum, 1)?;
+        at_least("optim.max_steps", p.max_steps, 1)?;
+        at_least("eval.batch_size", self.eval.batch_size, 1)?;
+        non_negative("log.peak_tflops", self.log.peak_tflops)?;
         Ok(())
     }
 
-    /// SHA-256 of what a resumed run must share with the run that wrote the checkpoint: the
-    /// corpus (by its fingerprint, not its path), model, objective, data, optimisation and seed;
-    /// not the run's name or place, evaluation, checkpoint or logging settings, the device, or
-    /// `optim.max_steps` (which may be raised to train longer).
-    pub fn resume_hash(&self, corpus_fingerprint: &str, world_size: usize) -> String {
+    /// Every setting by dotted key, as a resumed run compares them: the corpus by its
+    /// fingerprint (not its path) and the number of ranks (it sets the global batch, hence the
+    /// data of every step) included; the run's name and place, device and launcher settings left
+    /// out.
+    pub fn resume_settings(&self, corpus_fingerprint: &str, world_size: usize) -> BTreeMap<String, String> {
         let mut c = self.clone();
-        c.name = String::new();
-        c.out_dir = PathBuf::new();
         c.corpus = PathBuf::from(corpus_fingerprint);
-        c.eval = EvalSection::default();
-        c.checkpoint = CheckpointSection::default();
-        c.log = LogSection::default();
-        c.distributed = DistributedSection::default();
-        c.optim.max_steps = 0;
-        c.device = String::new();
-        let mut text = toml::to_string(&c).unwrap_or_default();
-        // The world size sets the global batch, hence the data of every step.
-        if world_size > 1 {
-            text += &format!("\nworld_size = {world_size}");
-        }
+        let mut settings = training::overrides::flatten(&c);
+        settings.retain(|k, _| !NOT_SETTINGS.iter().any(|p| key_matches(k, p)));
+        settings.insert("world_size".into(), world_size.to_string());
+        settings
+    }
+
+    /// SHA-256 of what a resumed run must share with the run that wrote the checkpoint: every
+    /// setting of [`Self::resume_settings`] except those in [`RESUMABLE`].
+    pub fn resume_hash(&self, corpus_fingerprint: &str, world_size: usize) -> String {
+        let text: String = self
+            .resume_settings(corpus_fingerprint, world_size)
+            .into_iter()
+            .filter(|(k, _)| !may_change_on_resume(k))
+            .map(|(k, v)| format!("{k} = {v}\n"))
+            .collect();
         Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
     }
 }

@@ -48,7 +48,11 @@ enum Command {
     Doctor,
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
+    if cli.command.is_some() {
+        // Nothing to checkpoint: a signal ends a subcommand at once.
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     match cli.command {
         Some(Command::Doctor) => {
             let (report, ok) = training::doctor::render(&training::doctor::checks(
@@ -80,10 +84,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Some("") => Resume::Latest,
                 Some(p) => Resume::From(PathBuf::from(p)),
             };
-            let stop = Arc::new(AtomicBool::new(false));
-            for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-                signal_hook::flag::register(signal, stop.clone())?;
-            }
             let pg = pretrain::process_group(&config)?;
             let outcome = pretrain::train_data_parallel(&config, resume, stop, &pg)?;
             if !pg.is_main() {
@@ -105,9 +105,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
+    // First of all, so that a signal during start-up stops the run after its first step, with a
+    // checkpoint, instead of killing it before anything is written.
+    let stop = Arc::new(AtomicBool::new(false));
+    // A second signal, or any signal once `stop` is raised (as the subcommands do), ends the
+    // process at once.
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let registered = signal_hook::flag::register_conditional_default(signal, stop.clone())
+            .and_then(|_| signal_hook::flag::register(signal, stop.clone()));
+        if let Err(e) = registered {
+            eprintln!("error: cannot install the handler of signal {signal}: {e}");
+            return ExitCode::from(1);
+        }
+    }
     // TF32 for any f32 matmul left on Ampere and later GPUs: tch has no switch, libtorch reads this.
     if std::env::var_os("TORCH_ALLOW_TF32_CUBLAS_OVERRIDE").is_none() {
         std::env::set_var("TORCH_ALLOW_TF32_CUBLAS_OVERRIDE", "1");
     }
-    training::cli::main_with(|| run(Cli::parse()))
+    training::cli::main_with(|| run(Cli::parse(), stop))
 }

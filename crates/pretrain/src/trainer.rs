@@ -146,6 +146,8 @@ pub fn train_data_parallel(
     pg: &ProcessGroup,
 ) -> anyhow::Result<Outcome> {
     let (rank, world, main) = (pg.rank(), pg.world_size(), pg.is_main());
+    // Loaded configs were checked with the origin of each value; one built in code is checked here.
+    config.validate().map_err(|e| anyhow::anyhow!("{}", e.message))?;
     let corpus = Corpus::open(&config.corpus).with_context(|| format!("corpus = {}", config.corpus.display()))?;
     let (bert_config, init) = model_config(config, &corpus)?;
     let seq_len = config.seq_len();
@@ -187,6 +189,12 @@ pub fn train_data_parallel(
     let config_hash = config.resume_hash(&corpus.manifest().fingerprint, world);
 
     let (mut step, mut tokens_seen) = (0u64, 0u64);
+    let mut restored_drawn = std::collections::BTreeMap::<String, u64>::new();
+    if main {
+        // Holding the lock, whatever is half-written here belongs to a run that is gone.
+        checkpoint::remove_partials(&run_path)?;
+        checkpoint::remove_partials(&checkpoints)?;
+    }
     let from = match resume {
         Resume::No => {
             if main && !checkpoint::list(&checkpoints).is_empty() {
@@ -197,21 +205,29 @@ pub fn train_data_parallel(
             }
             None
         }
-        Resume::Latest => checkpoint::list(&checkpoints).pop().map(|(_, p)| p),
-        Resume::From(p) => Some(p),
-    };
-    if let Some(dir) = from {
-        let state = checkpoint::read_state(&dir)?;
-        if state.config_hash != config_hash {
-            bail!("{}: written with other settings (model, objective, data, optimiser or seed differ); resume with the run's config.toml", dir.display());
+        Resume::Latest => {
+            let found = checkpoint::newest_verified(&checkpoints);
+            if found.is_none() {
+                tracing::warn!("--resume: no valid checkpoint in {}; starting at step 0", checkpoints.display());
+            }
+            found
         }
+        Resume::From(p) => Some((checkpoint::verify(&p).with_context(|| format!("--resume {}", p.display()))?, p)),
+    };
+    if let Some((state, dir)) = from {
+        check_resumable(config, &state, &dir, &corpus.manifest().fingerprint, world, &config_hash)?;
         ModelDir::open(&dir)?.load_weights(&vs, false)?;
         opt.load(&dir.join(checkpoint::OPTIMIZER_FILE))?;
         (step, tokens_seen) = (state.step, state.tokens_seen);
-        if main {
-            training::Metrics::truncate_after(&run_path.join(training::run_dir::METRICS_FILE), step)?;
-        }
+        restored_drawn = serde_json::from_value(state.extra["tokens_drawn"].clone()).unwrap_or_default();
         tracing::info!("resumed from {} at step {step}", dir.display());
+    }
+    if main {
+        // Each step once, ending where the weights are (step 0: no checkpoint to continue).
+        let dropped = training::Metrics::truncate_after(&run_path.join(training::run_dir::METRICS_FILE), step)?;
+        if dropped > 0 {
+            tracing::warn!("metrics.jsonl: dropped {dropped} rows written after step {step} by a run that crashed");
+        }
     }
     if world > 1 {
         // Every rank resumes from the same step (the run directory is shared) and holds rank 0's
@@ -272,7 +288,7 @@ pub fn train_data_parallel(
 
     let mut last_loss = f64::NAN;
     let mut last_eval = Vec::new();
-    let mut drawn = vec![0u64; languages.len()];
+    let mut drawn: Vec<u64> = languages.iter().map(|l| restored_drawn.get(*l).copied().unwrap_or(0)).collect();
     let mut timer = (Instant::now(), tokens_seen); // after a resume, count from there
     let mut interrupted = false;
     // Dropout masks differ between ranks (their rows differ too); rank 0 keeps the run's seed.
@@ -315,14 +331,10 @@ pub fn train_data_parallel(
             pg.all_reduce_sum_flat(&reduced)?;
         }
         let loss = loss_sum.double_value(&[]);
-        if !loss.is_finite() {
-            bail!(
-                "loss is {loss} at step {step}; stopping. The last checkpoint ({}) is intact: lower optim.lr or raise \
-                 optim.warmup_steps and resume",
-                checkpoint::list(&checkpoints).last().map_or("none".into(), |(s, _)| format!("step {}", s.step))
-            );
-        }
         let grad_norm = opt.clip_grad_norm(o.grad_clip);
+        if !loss.is_finite() || !grad_norm.is_finite() {
+            bail!("{}", non_finite_advice(step, loss, grad_norm, &checkpoints));
+        }
         opt.step(lr);
         step += 1;
         tokens_seen += targets as u64;
@@ -387,7 +399,10 @@ pub fn train_data_parallel(
                 lr,
                 config_hash: config_hash.clone(),
                 metric,
-                extra: json!({"tokens_drawn": languages.iter().zip(&drawn).map(|(l, n)| (l.to_string(), *n)).collect::<std::collections::BTreeMap<_, _>>()}),
+                extra: json!({
+                    "tokens_drawn": languages.iter().zip(&drawn).map(|(l, n)| (l.to_string(), *n)).collect::<std::collections::BTreeMap<_, _>>(),
+                    "settings": config.resume_settings(&corpus.manifest().fingerprint, world),
+                }),
             };
             let dir = checkpoint::write(&checkpoints, &bert_config, &vs, &tokenizer_json, &opt, &state)?;
             checkpoint::prune(&checkpoints, config.checkpoint.keep_last.max(1), config.checkpoint.keep_best)?;
@@ -407,6 +422,75 @@ pub fn train_data_parallel(
         model::model_dir::save(&run_path.join("final"), &bert_config, &vs, Some(&tokenizer))?;
     }
     Ok(Outcome { run_dir: run_path, steps: step, last_loss, eval: last_eval, interrupted })
+}
+
+/// Why the run stops at step `step + 1` and where to resume: the newest checkpoint written
+/// before the weights of `step`, which gave the non-finite loss or gradient; a checkpoint of
+/// `step` itself holds those weights (finite, but they diverge at once).
+fn non_finite_advice(step: u64, loss: f64, grad_norm: f64, checkpoints: &Path) -> String {
+    let saved = checkpoint::list(checkpoints);
+    let head = format!("step {}: loss {loss}, gradient norm {grad_norm}; the update was not applied", step + 1);
+    let diverged = saved.iter().any(|(s, _)| s.step == step);
+    let advice = match saved.iter().rev().find(|(s, _)| s.step < step) {
+        Some((s, dir)) => format!(
+            "the checkpoint of step {} holds finite weights that trained without diverging: resume from it with a \
+             lower learning rate or a longer warm-up: --resume {} --set optim.lr=... (or --set optim.warmup_steps=...)",
+            s.step,
+            dir.display()
+        ),
+        None => "no earlier checkpoint holds weights that trained without diverging: start over with a lower \
+                 optim.lr or a longer optim.warmup_steps"
+            .to_string(),
+    };
+    let note = if diverged {
+        format!(" (the checkpoint of step {step} holds the weights that gave it: do not resume from it)")
+    } else {
+        String::new()
+    };
+    format!("{head}{note}. {advice}")
+}
+
+/// Refuses a checkpoint written with settings that must not change on resume, naming them;
+/// logs each setting that may change and did (see [`crate::config::RESUMABLE`]).
+fn check_resumable(
+    config: &PretrainConfig,
+    state: &TrainerState,
+    dir: &Path,
+    fingerprint: &str,
+    world: usize,
+    config_hash: &str,
+) -> anyhow::Result<()> {
+    let before: std::collections::BTreeMap<String, String> =
+        serde_json::from_value(state.extra["settings"].clone()).unwrap_or_default();
+    let now = config.resume_settings(fingerprint, world);
+    let changed: Vec<(&String, Option<&String>, Option<&String>)> = before
+        .keys()
+        .chain(now.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .map(|k| (k, before.get(k), now.get(k)))
+        .filter(|(_, b, n)| b != n)
+        .collect();
+    let show = |v: Option<&String>| v.map_or("(unset)".to_string(), String::clone);
+    if state.config_hash != config_hash {
+        let refused: Vec<String> = changed
+            .iter()
+            .filter(|(k, _, _)| !crate::config::may_change_on_resume(k))
+            .map(|(k, b, n)| format!("{k} = {} (checkpoint: {})", show(*n), show(*b)))
+            .collect();
+        let which =
+            if refused.is_empty() { "model, objective, data, optimiser or seed".into() } else { refused.join(", ") };
+        bail!(
+            "{}: written with other settings ({which}); these cannot change on resume (only {} may): resume with \
+             the run's config.toml",
+            dir.display(),
+            crate::config::RESUMABLE.join(", ")
+        );
+    }
+    for (k, b, n) in changed {
+        tracing::info!("resuming with {k} = {} (the checkpoint's run had {})", show(n), show(b));
+    }
+    Ok(())
 }
 
 /// `training.png` (loss, learning rate) and `validation.png` (loss per language) next to

@@ -75,11 +75,11 @@ fn a_run_resumed_after_a_crash_is_bit_identical_to_an_uninterrupted_one() {
     // Starting again without --resume over existing checkpoints is refused.
     let err = pretrain::train(&config(tmp.path(), "a"), Resume::No, no_stop()).unwrap_err().to_string();
     assert!(err.contains("--resume"), "{err}");
-    // Resuming with other settings is refused.
+    // Resuming with other settings is refused, naming them.
     let mut other = config(tmp.path(), "a");
-    other.optim.lr = 5e-4;
+    other.optim.weight_decay = 0.02;
     let err = pretrain::train(&other, Resume::Latest, no_stop()).unwrap_err().to_string();
-    assert!(err.contains("other settings"), "{err}");
+    assert!(err.contains("other settings (optim.weight_decay = 0.02 (checkpoint: 0.01))"), "{err}");
 }
 
 #[test]
@@ -143,7 +143,7 @@ fn mlm_trains_and_bad_settings_are_refused_with_clear_errors() {
     nan.optim.grad_clip = 0.0;
     nan.optim.max_steps = 50;
     let err = pretrain::train(&nan, Resume::No, no_stop()).unwrap_err().to_string();
-    assert!(err.contains("loss is") && err.contains("intact"), "{err}");
+    assert!(err.contains("not applied") && err.contains("start over with a lower optim.lr"), "{err}");
 
     let mut long = config(tmp.path(), "long");
     long.objective.k = 64;
@@ -157,9 +157,10 @@ fn mlm_trains_and_bad_settings_are_refused_with_clear_errors() {
 
     let locked = tmp.path().join("locked");
     std::fs::create_dir_all(&locked).unwrap();
-    std::fs::write(locked.join("run.lock"), "1\n").unwrap();
+    let holder = training::RunDir::lock(&locked).unwrap();
     let err = pretrain::train(&config(tmp.path(), "locked"), Resume::No, no_stop()).unwrap_err().to_string();
-    assert!(err.contains("another run (pid 1)"), "{err}");
+    assert!(err.contains(&format!("another run (pid {})", std::process::id())), "{err}");
+    drop(holder);
 
     // A checkpoint whose tokenizer is not the corpus's is refused as init.
     let minilm = std::fs::read_dir(root().join(".venv/lib"))
@@ -240,7 +241,7 @@ fn sigterm_finishes_the_step_checkpoints_and_exits_zero_then_resume_completes() 
     assert!(stderr.contains("stopped by a signal"), "{stderr}");
     let saved = training::checkpoint::list(&tmp.path().join("preempted/checkpoints"));
     let (state, _) = saved.last().expect("a checkpoint on SIGTERM");
-    assert!(!tmp.path().join("preempted/run.lock").exists(), "the lock is released");
+    drop(training::RunDir::lock(&tmp.path().join("preempted")).expect("the lock is released"));
 
     // Resume to a near end: it continues from the checkpoint's step.
     c.optim.max_steps = state.step + 3;

@@ -137,15 +137,16 @@ impl AdamW {
         });
     }
 
-    /// Writes the moments (`exp_avg.<name>`, `exp_avg_sq.<name>`) and the step count.
-    pub fn save(&self, path: &Path) -> Result<()> {
+    /// Writes the moments (`exp_avg.<name>`, `exp_avg_sq.<name>`) and the step count; returns
+    /// the file's SHA-256.
+    pub fn save(&self, path: &Path) -> Result<String> {
         let mut tensors: Vec<(String, Tensor)> = Vec::new();
         for (name, s) in &self.slots {
             tensors.push((format!("exp_avg.{name}"), s.exp_avg.to_device(tch::Device::Cpu)));
             tensors.push((format!("exp_avg_sq.{name}"), s.exp_avg_sq.to_device(tch::Device::Cpu)));
         }
         tensors.push(("steps".into(), Tensor::from_slice(&[self.steps as i64])));
-        Tensor::write_safetensors(&tensors, path).map_err(|e| Error::Checkpoint {
+        model::checkpoint::save_tensors(&tensors, path).map_err(|e| Error::Checkpoint {
             path: path.to_path_buf(),
             reason: format!("writing the optimizer state: {e}"),
         })

@@ -1,12 +1,16 @@
 //! Training checkpoints: `checkpoints/step-NNNNNNN/` holds a model directory (`config.json`,
 //! `model.safetensors`, `tokenizer.json`, loadable by transformers) plus `optimizer.safetensors`
 //! and `trainer_state.json`. Each is written into a hidden temporary directory, synced, and
-//! renamed, so a checkpoint that exists is complete; resuming takes the newest valid one.
+//! renamed, so a checkpoint that exists is complete; every file's SHA-256 is recorded in
+//! `checksums.sha256` while it is written, and resuming takes the newest checkpoint whose files
+//! still match.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use tch::nn::VarStore;
+
+use model::checksums::{Checksums, Integrity};
 
 use crate::adamw::AdamW;
 use crate::error::{Error, IoContext, Result};
@@ -52,7 +56,17 @@ fn sync_dir(path: &Path) {
     }
 }
 
-/// Writes a checkpoint for `state.step` under `root`; returns its directory.
+/// The files of a checkpoint, each listed with its SHA-256 in `checksums.sha256`.
+pub const FILES: [&str; 5] = [
+    model::model_dir::CONFIG_FILE,
+    model::model_dir::WEIGHTS_FILE,
+    model::model_dir::TOKENIZER_FILE,
+    OPTIMIZER_FILE,
+    STATE_FILE,
+];
+
+/// Writes a checkpoint for `state.step` under `root`; returns its directory. Every file's hash
+/// is recorded as it is written; the directory appears under its name only once complete.
 pub fn write(
     root: &Path,
     config: &model::BertConfig,
@@ -68,19 +82,14 @@ pub fn write(
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir(&tmp).at(&tmp)?;
     let result = (|| -> Result<()> {
-        config.to_file(&tmp.join(model::model_dir::CONFIG_FILE))?;
-        model::checkpoint::save(vs, &tmp.join(model::model_dir::WEIGHTS_FILE))?;
-        let tok = tmp.join(model::model_dir::TOKENIZER_FILE);
-        std::fs::write(&tok, tokenizer_json).at(&tok)?;
-        optimizer.save(&tmp.join(OPTIMIZER_FILE))?;
+        let mut sums = Checksums::default();
+        model::model_dir::write_files(&tmp, config, vs, Some(tokenizer_json), &mut sums)?;
+        sums.insert(OPTIMIZER_FILE, optimizer.save(&tmp.join(OPTIMIZER_FILE))?);
         let state_path = tmp.join(STATE_FILE);
         let json = serde_json::to_vec_pretty(state)
             .map_err(|e| Error::Checkpoint { path: state_path.clone(), reason: e.to_string() })?;
-        std::fs::write(&state_path, json).at(&state_path)?;
-        for entry in std::fs::read_dir(&tmp).at(&tmp)? {
-            let path = entry.at(&tmp)?.path();
-            std::fs::File::open(&path).and_then(|f| f.sync_all()).at(&path)?;
-        }
+        sums.insert(STATE_FILE, model::checksums::write_file(&state_path, &json)?);
+        sums.write(&tmp)?;
         if final_dir.exists() {
             std::fs::remove_dir_all(&final_dir).at(&final_dir)?;
         }
@@ -95,7 +104,8 @@ pub fn write(
     Ok(final_dir)
 }
 
-/// Reads a checkpoint's state, checking that its files are all there.
+/// Reads a checkpoint's state, checking that its files are all there (not their content: see
+/// [`verify`]).
 pub fn read_state(dir: &Path) -> Result<TrainerState> {
     let fail = |reason: String| Error::Checkpoint { path: dir.to_path_buf(), reason };
     for f in [STATE_FILE, OPTIMIZER_FILE, model::model_dir::CONFIG_FILE, model::model_dir::WEIGHTS_FILE] {
@@ -103,7 +113,8 @@ pub fn read_state(dir: &Path) -> Result<TrainerState> {
             return Err(fail(format!("incomplete: no {f}")));
         }
     }
-    let text = std::fs::read_to_string(dir.join(STATE_FILE)).at(&dir.join(STATE_FILE))?;
+    let bytes = std::fs::read(dir.join(STATE_FILE)).at(&dir.join(STATE_FILE))?;
+    let text = String::from_utf8(bytes).map_err(|e| fail(format!("{STATE_FILE} is not UTF-8 ({e})")))?;
     let state: TrainerState = serde_json::from_str(&text).map_err(|e| fail(format!("{STATE_FILE}: {e}")))?;
     if state.version != STATE_VERSION {
         return Err(fail(format!("{STATE_FILE} version {}; this build reads {STATE_VERSION}", state.version)));
@@ -111,7 +122,22 @@ pub fn read_state(dir: &Path) -> Result<TrainerState> {
     Ok(state)
 }
 
-/// Valid checkpoints under `root`, oldest first (invalid ones are skipped with a warning).
+/// Reads a checkpoint's state after checking every file against the hash recorded when it was
+/// written. A checkpoint of an older build, without hashes, is accepted with a warning.
+pub fn verify(dir: &Path) -> Result<TrainerState> {
+    match model::checksums::verify(dir, &FILES)? {
+        Integrity::Verified { .. } => {}
+        Integrity::Unrecorded => tracing::warn!(
+            "{}: no {} (written by an older build); its files cannot be verified",
+            dir.display(),
+            model::checksums::CHECKSUMS_FILE
+        ),
+    }
+    read_state(dir)
+}
+
+/// Valid checkpoints under `root`, oldest first (invalid ones are skipped with a warning
+/// that says why). Only their states are read; [`newest_verified`] checks the content.
 pub fn list(root: &Path) -> Vec<(TrainerState, PathBuf)> {
     let Ok(entries) = std::fs::read_dir(root) else { return Vec::new() };
     let mut found: Vec<(TrainerState, PathBuf)> = entries
@@ -121,13 +147,53 @@ pub fn list(root: &Path) -> Vec<(TrainerState, PathBuf)> {
         .filter_map(|p| match read_state(&p) {
             Ok(state) => Some((state, p)),
             Err(e) => {
-                tracing::warn!("skipping {e}");
+                tracing::warn!("skipping {}", chain(&e));
                 None
             }
         })
         .collect();
     found.sort_by_key(|(s, _)| s.step);
     found
+}
+
+/// The newest checkpoint under `root` whose files all match their recorded hashes; each newer
+/// one that does not is skipped with a warning naming the file.
+pub fn newest_verified(root: &Path) -> Option<(TrainerState, PathBuf)> {
+    list(root).into_iter().rev().find_map(|(_, dir)| match verify(&dir) {
+        Ok(state) => Some((state, dir)),
+        Err(e) => {
+            tracing::warn!("skipping checkpoint {}: {}; falling back to an older one", dir.display(), chain(&e));
+            None
+        }
+    })
+}
+
+/// An error and its causes on one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text += &format!(": {s}");
+        source = s.source();
+    }
+    text
+}
+
+/// Removes what a dead run left half-written under `dir` (hidden `.*.partial*` entries), which
+/// only the holder of the run directory's lock may call.
+pub fn remove_partials(dir: &Path) -> Result<usize> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(0) };
+    let mut removed = 0;
+    for path in entries.flatten().map(|e| e.path()) {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if name.starts_with('.') && name.contains(".partial") {
+            let gone = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+            gone.at(&path)?;
+            tracing::info!("removed {}, left half-written by a run that is gone", path.display());
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 /// Which checkpoints to delete: all but the newest `keep_last` and the `keep_best` with the

@@ -8,7 +8,8 @@
 //! - [`checkpoint`]: atomic step checkpoints (model directory + optimizer + trainer state),
 //!   newest-valid lookup, keep-last and keep-best retention;
 //! - [`run_dir`]: the run directory's lock and `metrics.jsonl`;
-//! - [`overrides`]: typed TOML configs with `--set key=value`;
+//! - [`overrides`]: typed TOML configs with `--set key=value`, and where each value came from;
+//! - [`ranges`]: the range rules of numeric settings, with errors naming the key and its origin;
 //! - [`seed`]: keyed randomness, so that resuming replays shuffles and dropout exactly;
 //! - [`plots`]: PNG charts drawn from `metrics.jsonl` (training curves, values per language).
 #![deny(missing_docs)]
@@ -21,6 +22,7 @@ pub mod doctor;
 pub mod error;
 pub mod overrides;
 pub mod plots;
+pub mod ranges;
 pub mod run_dir;
 pub mod schedule;
 pub mod seed;

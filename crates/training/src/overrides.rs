@@ -2,6 +2,8 @@
 //! must have the type of the key it replaces; unknown keys are refused with the closest valid
 //! name as a hint.
 
+use std::collections::BTreeMap;
+
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -16,9 +18,10 @@ pub fn load_with_overrides<T: DeserializeOwned + Serialize>(
 ) -> Result<T> {
     let config_error = |origin: &str, reason: String| Error::Config { origin: origin.to_string(), reason };
     let mut table: toml::Table = toml::from_str(text).map_err(|e| config_error(origin, e.to_string()))?;
-    // Parse once without overrides, to name unknown keys of the file itself with a hint.
+    // Parse the file's text once without overrides, so that an unknown key or a value of the
+    // wrong type is named with its line (and unknown keys with a hint).
     let resolved: T =
-        table.clone().try_into().map_err(|e: toml::de::Error| config_error(origin, with_hint(&e.to_string())))?;
+        toml::from_str(text).map_err(|e: toml::de::Error| config_error(origin, with_hint(&e.to_string())))?;
     let defaults = toml::Table::try_from(&resolved).map_err(|e| config_error(origin, e.to_string()))?;
     for o in overrides {
         let origin = format!("--set {o}");
@@ -35,6 +38,31 @@ pub fn load_with_overrides<T: DeserializeOwned + Serialize>(
         set(&mut table, &keys, value);
     }
     table.try_into().map_err(|e: toml::de::Error| config_error(origin, e.to_string()))
+}
+
+/// Where `key`'s value came from: the last `--set` of it, else `file:line` where the file
+/// sets it, else its default.
+pub fn origin_of(key: &str, text: &str, file: &str, overrides: &[String]) -> String {
+    if let Some(o) = overrides.iter().rev().find(|o| o.split_once('=').is_some_and(|(k, _)| k.trim() == key)) {
+        return format!("--set {o}");
+    }
+    match line_of(key, text) {
+        Some(line) => format!("{file}:{line}"),
+        None => format!("{file} ({key} not set: its default)"),
+    }
+}
+
+/// The line of `text` (1-based) that sets the dotted `key`.
+fn line_of(key: &str, text: &str) -> Option<usize> {
+    let document = toml::de::DeTable::parse(text).ok()?;
+    let mut table = document.get_ref();
+    let parts: Vec<&str> = key.split('.').collect();
+    let (last, sections) = parts.split_last()?;
+    for part in sections {
+        table = table.get(*part)?.get_ref().as_table()?;
+    }
+    let (name, _) = table.get_key_value(*last)?;
+    Some(text[..name.span().start.min(text.len())].matches('\n').count() + 1)
 }
 
 fn lookup<'a>(table: &'a toml::Table, keys: &[&str]) -> Option<&'a toml::Value> {
@@ -76,6 +104,27 @@ fn parse_value(raw: &str, current: &toml::Value) -> std::result::Result<toml::Va
         return Err(format!("`{raw}` is {} {have}, the key takes {} {want}", article(have), article(want)));
     }
     Ok(value)
+}
+
+/// Every leaf of `value` (a config) by dotted key, with its TOML text: what two configs differ in
+/// is then a comparison of two maps.
+pub fn flatten<T: Serialize>(value: &T) -> BTreeMap<String, String> {
+    fn walk(table: &toml::Table, prefix: &str, out: &mut BTreeMap<String, String>) {
+        for (k, v) in table {
+            let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+            match v {
+                toml::Value::Table(t) => walk(t, &key, out),
+                v => {
+                    out.insert(key, v.to_string());
+                }
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    if let Ok(table) = toml::Table::try_from(value) {
+        walk(&table, "", &mut out);
+    }
+    out
 }
 
 fn all_keys(table: &toml::Table, prefix: &str) -> Vec<String> {
@@ -174,5 +223,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("c.toml") && err.contains("stpes") && err.contains("did you mean `steps`"), "{err}");
+        // A value of the wrong type in the file is named with its line.
+        let err = load_with_overrides::<Cfg>("name = \"a\"\n[optim]\nlr = \"fast\"\n", "c.toml", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("c.toml") && err.contains("line 3") && err.contains("lr"), "{err}");
+    }
+
+    #[test]
+    fn a_value_is_traced_to_its_set_or_its_line() {
+        let text = "name = \"a\"\n\n[optim]\n  lr = 0.1\n";
+        assert_eq!(origin_of("optim.lr", text, "c.toml", &[]), "c.toml:4");
+        assert_eq!(origin_of("name", text, "c.toml", &[]), "c.toml:1");
+        let set = ["optim.lr=1".to_string(), "optim.lr = 2".to_string()];
+        assert_eq!(origin_of("optim.lr", text, "c.toml", &set), "--set optim.lr = 2");
+        assert_eq!(origin_of("optim.steps", text, "c.toml", &set), "c.toml (optim.steps not set: its default)");
     }
 }

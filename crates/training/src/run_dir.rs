@@ -1,4 +1,4 @@
-//! A run directory: locked against a second run writing into it, with `metrics.jsonl`
+//! A run directory: locked (by the OS) against a second run writing into it, with `metrics.jsonl`
 //! appended line by line (flushed, so a crash loses at most the line being written).
 
 use std::fs::{File, OpenOptions};
@@ -12,49 +12,40 @@ pub const LOCK_FILE: &str = "run.lock";
 /// Name of the metrics log.
 pub const METRICS_FILE: &str = "metrics.jsonl";
 
-/// A locked run directory; the lock goes when this is dropped.
+/// A locked run directory; the lock goes when this is dropped (or the process dies).
 #[derive(Debug)]
 pub struct RunDir {
     path: PathBuf,
-}
-
-fn pid_alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
+    /// Holds an OS lock (`flock`) for as long as it is open: the kernel releases it when the
+    /// process ends, however it ends, so a lock is never stale and never shared.
+    _lock: File,
 }
 
 impl RunDir {
-    /// Creates `path` if needed and takes its lock. A lock held by a live process is an error;
-    /// one left by a dead process is taken over.
+    /// Creates `path` if needed and takes its lock; a directory locked by a live process is an
+    /// error naming that process.
     pub fn lock(path: &Path) -> Result<Self> {
         std::fs::create_dir_all(path).at(path)?;
         let lock = path.join(LOCK_FILE);
-        for _ in 0..2 {
-            match OpenOptions::new().write(true).create_new(true).open(&lock) {
-                Ok(mut f) => {
-                    writeln!(f, "{}", std::process::id()).at(&lock)?;
-                    return Ok(RunDir { path: path.to_path_buf() });
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let holder = std::fs::read_to_string(&lock).unwrap_or_default();
-                    match holder.trim().parse::<u32>() {
-                        Ok(pid) if pid_alive(pid) && pid != std::process::id() => {
-                            return Err(Error::Locked {
-                                path: path.to_path_buf(),
-                                reason: format!(
-                                    "another run (pid {pid}) is writing here; wait for it or choose another name"
-                                ),
-                            });
-                        }
-                        _ => {
-                            tracing::warn!("taking over {} left by a run that is gone", lock.display());
-                            std::fs::remove_file(&lock).at(&lock)?;
-                        }
-                    }
-                }
-                Err(e) => return Err(Error::Io { path: lock, source: e }),
+        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&lock).at(&lock)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let holder = std::fs::read_to_string(&lock).unwrap_or_default();
+                let who = match holder.trim() {
+                    "" => "another run".to_string(),
+                    pid => format!("another run (pid {pid})"),
+                };
+                return Err(Error::Locked {
+                    path: path.to_path_buf(),
+                    reason: format!("{who} is writing here; wait for it or choose another name"),
+                });
             }
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::Io { path: lock, source: e }),
         }
-        Err(Error::Locked { path: path.to_path_buf(), reason: "could not take the lock".into() })
+        // The pid is only for the message above; the lock is the kernel's.
+        file.set_len(0).and_then(|_| writeln!(file, "{}", std::process::id())).and_then(|_| file.flush()).at(&lock)?;
+        Ok(RunDir { path: path.to_path_buf(), _lock: file })
     }
 
     /// The directory.
@@ -67,12 +58,6 @@ impl RunDir {
         let path = self.path.join(METRICS_FILE);
         let file = OpenOptions::new().create(true).append(true).open(&path).at(&path)?;
         Ok(Metrics { path, file })
-    }
-}
-
-impl Drop for RunDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(self.path.join(LOCK_FILE));
     }
 }
 
@@ -93,22 +78,31 @@ impl Metrics {
     }
 
     /// Drops rows whose `step` is greater than `step` (left by a run that crashed after its last
-    /// checkpoint), so that a resumed run's log has each step once.
-    pub fn truncate_after(path: &Path, step: u64) -> Result<()> {
-        let Ok(text) = std::fs::read_to_string(path) else { return Ok(()) };
-        let kept: String = text
-            .lines()
-            .filter(|l| {
-                serde_json::from_str::<serde_json::Value>(l)
-                    .ok()
-                    .and_then(|v| v["step"].as_u64())
-                    .is_some_and(|s| s <= step)
-            })
-            .map(|l| format!("{l}\n"))
-            .collect();
+    /// checkpoint, or before its first: `step` 0), so that a resumed run's log has each step
+    /// once and ends where the weights are. Returns the number of rows dropped.
+    pub fn truncate_after(path: &Path, step: u64) -> Result<usize> {
+        let text = match std::fs::read(path) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(Error::Io { path: path.to_path_buf(), source: e }),
+        };
+        let (mut kept, mut dropped) = (String::new(), 0);
+        for line in text.lines() {
+            let row_step = serde_json::from_str::<serde_json::Value>(line).ok().and_then(|v| v["step"].as_u64());
+            if row_step.is_some_and(|s| s <= step) {
+                kept += line;
+                kept.push('\n');
+            } else {
+                dropped += 1;
+            }
+        }
+        if dropped == 0 {
+            return Ok(0);
+        }
         let tmp = path.with_extension("jsonl.tmp");
         std::fs::write(&tmp, kept).at(&tmp)?;
-        std::fs::rename(&tmp, path).at(path)
+        std::fs::rename(&tmp, path).at(path)?;
+        Ok(dropped)
     }
 }
 
@@ -117,16 +111,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_second_run_is_refused_and_a_stale_lock_taken_over() {
+    fn a_second_run_is_refused_until_the_first_is_gone_whatever_the_file_holds() {
         let tmp = tempfile::tempdir().unwrap();
         let run = RunDir::lock(tmp.path()).unwrap();
-        // Same process: re-entrant by design; simulate another live process with pid 1.
-        std::fs::write(tmp.path().join(LOCK_FILE), "1\n").unwrap();
         let err = RunDir::lock(tmp.path()).unwrap_err().to_string();
-        assert!(err.contains("pid 1"), "{err}");
-        std::fs::write(tmp.path().join(LOCK_FILE), "999999999\n").unwrap();
+        assert!(err.contains(&format!("pid {}", std::process::id())), "{err}");
+        // An empty lock file (a starter that has not written its pid yet) still holds.
+        std::fs::write(tmp.path().join(LOCK_FILE), "").unwrap();
+        let err = RunDir::lock(tmp.path()).unwrap_err().to_string();
+        assert!(err.contains("another run is writing here"), "{err}");
         drop(run);
-        std::fs::write(tmp.path().join(LOCK_FILE), "999999999\n").unwrap();
+        // A file left by a dead run, whatever it says, holds no lock.
+        std::fs::write(tmp.path().join(LOCK_FILE), "1\n").unwrap();
         let _run = RunDir::lock(tmp.path()).unwrap();
     }
 
@@ -139,7 +135,10 @@ mod tests {
             m.write(&serde_json::json!({"step": step, "loss": 1.0})).unwrap();
         }
         let path = tmp.path().join(METRICS_FILE);
-        Metrics::truncate_after(&path, 20).unwrap();
+        assert_eq!(Metrics::truncate_after(&path, 20).unwrap(), 1);
         assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 2);
+        // A run that crashed before its first checkpoint leaves nothing a restart keeps.
+        assert_eq!(Metrics::truncate_after(&path, 0).unwrap(), 2);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
     }
 }

@@ -1,0 +1,323 @@
+//! Fault injection on a tiny run of the real binary: kill -9 at random points (one before the
+//! first checkpoint), a flipped byte in each file of the newest checkpoint, and a diverging
+//! learning rate. After each, the run must end with the weights, losses, `metrics.jsonl` rows
+//! and per-language token counts of the uninterrupted run, or stop with an error that says what
+//! to do, never resume from something broken.
+//!
+//! `FAULTS_KILLS=N` sets the number of kills (default 6); `scripts/faults.sh` runs a longer soak.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use pretrain::PretrainConfig;
+
+const STEPS: u64 = 30;
+
+fn config(tmp: &Path, name: &str) -> PretrainConfig {
+    let mut c = common::tiny_config(&tmp.join("runs"), name);
+    c.optim.max_steps = STEPS;
+    c.optim.warmup_steps = 5;
+    c.eval.every = 10;
+    c.eval.max_windows = 4;
+    c.checkpoint.every = 5;
+    c.checkpoint.keep_last = 3;
+    c
+}
+
+fn write_config(tmp: &Path, c: &PretrainConfig) -> PathBuf {
+    let path = tmp.join(format!("{}.toml", c.name));
+    std::fs::write(&path, toml::to_string(c).unwrap()).unwrap();
+    path
+}
+
+fn pretrain(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pretrain")).args(args).output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The training rows of `metrics.jsonl`: (step, loss, tokens_seen, tokens_drawn).
+fn training_rows(run: &Path) -> Vec<(u64, f64, u64, serde_json::Value)> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .filter(|v| v.get("split").is_none())
+        .map(|v| {
+            (
+                v["step"].as_u64().unwrap(),
+                v["loss"].as_f64().unwrap(),
+                v["tokens_seen"].as_u64().unwrap(),
+                v["tokens_drawn"].clone(),
+            )
+        })
+        .collect()
+}
+
+/// (step, language) of the validation rows.
+fn validation_rows(run: &Path) -> Vec<(u64, String)> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["split"] == "validation")
+        .map(|v| (v["step"].as_u64().unwrap(), v["lang"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+fn final_weights(run: &Path) -> Vec<u8> {
+    std::fs::read(run.join("final/model.safetensors")).unwrap()
+}
+
+/// The steps of the checkpoints under `run`, oldest first.
+fn checkpoint_steps(run: &Path) -> Vec<u64> {
+    training::checkpoint::list(&run.join("checkpoints")).iter().map(|(s, _)| s.step).collect()
+}
+
+/// A seed that differs between runs (printed, so that a failure can be replayed with
+/// `FAULTS_SEED`).
+fn seed() -> u64 {
+    std::env::var("FAULTS_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64)
+    })
+}
+
+fn next(state: &mut u64) -> u64 {
+    *state = training::seed::mix(*state);
+    *state
+}
+
+/// Starts the run and kills it with SIGKILL once `metrics.jsonl` shows `after` training rows
+/// and then `delay` more has passed: anywhere in a step, an evaluation or a checkpoint.
+fn kill_during(config: &Path, run: &Path, resume: bool, after: usize, delay: Duration) -> bool {
+    let mut args = vec!["--config", config.to_str().unwrap()];
+    if resume {
+        args.push("--resume");
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pretrain"))
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "the run failed before its kill ({status})");
+            return false; // finished before the kill point
+        }
+        let rows = std::fs::read_to_string(run.join("metrics.jsonl"))
+            .map_or(0, |m| m.lines().filter(|l| !l.contains("\"split\"")).count());
+        if rows >= after {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no progress");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(delay);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    true
+}
+
+#[test]
+fn kill_9_at_random_points_then_resume_gives_the_uninterrupted_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reference = write_config(tmp.path(), &config(tmp.path(), "reference"));
+    let out = pretrain(&["--config", reference.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let reference_run = tmp.path().join("runs/reference");
+
+    let kills: usize = std::env::var("FAULTS_KILLS").ok().and_then(|s| s.parse().ok()).unwrap_or(6);
+    let seed = seed();
+    eprintln!("FAULTS_SEED={seed} FAULTS_KILLS={kills}");
+    let mut rng = seed;
+    // One kill before the first checkpoint (step 5), then points spread over the run.
+    let mut points: Vec<usize> = std::iter::once(1 + (next(&mut rng) % 3) as usize)
+        .chain((1..kills).map(|_| 1 + (next(&mut rng) % (STEPS - 1)) as usize))
+        .collect();
+    points[1..].sort_unstable();
+    let crashed = write_config(tmp.path(), &config(tmp.path(), "crashed"));
+    let crashed_run = tmp.path().join("runs/crashed");
+    let mut survived = 0;
+    for (i, &after) in points.iter().enumerate() {
+        let delay = Duration::from_micros(next(&mut rng) % 40_000);
+        if kill_during(&crashed, &crashed_run, i > 0, after, delay) {
+            survived += 1;
+        }
+    }
+    let out = pretrain(&["--config", crashed.to_str().unwrap(), "--resume"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    eprintln!("kills at rows {points:?}: {survived} landed before the end");
+    assert!(survived >= 2, "too few kills landed: {points:?}");
+
+    assert!(final_weights(&crashed_run) == final_weights(&reference_run), "weights differ after {points:?}");
+    let want = training_rows(&reference_run);
+    let got = training_rows(&crashed_run);
+    let steps: Vec<u64> = got.iter().map(|r| r.0).collect();
+    assert_eq!(steps, (1..=STEPS).collect::<Vec<_>>(), "each step once in metrics.jsonl");
+    assert_eq!(got, want, "losses, tokens_seen or tokens_drawn differ from the uninterrupted run");
+    assert_eq!(validation_rows(&crashed_run), validation_rows(&reference_run));
+    let (state, _) = training::checkpoint::list(&crashed_run.join("checkpoints")).pop().unwrap();
+    let (want_state, _) = training::checkpoint::list(&reference_run.join("checkpoints")).pop().unwrap();
+    assert_eq!(state.extra["tokens_drawn"], want_state.extra["tokens_drawn"]);
+    assert_eq!(state.tokens_seen, want_state.tokens_seen);
+    let leftovers: Vec<_> = std::fs::read_dir(&crashed_run)
+        .unwrap()
+        .chain(std::fs::read_dir(crashed_run.join("checkpoints")).unwrap())
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .filter(|n| n.contains(".partial"))
+        .collect();
+    assert!(leftovers.is_empty(), "half-written directories left behind: {leftovers:?}");
+}
+
+/// Flips one byte in the middle of `path`.
+fn flip_byte(path: &Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let i = bytes.len() / 2 + 3;
+    bytes[i] ^= 0x10;
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.path().is_dir() {
+            copy_tree(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_flipped_byte_in_any_checkpoint_file_falls_back_to_the_previous_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The run "crashed" after its step-10 checkpoint; the clean resume from step 5 is the reference.
+    let mut c = config(tmp.path(), "base");
+    c.optim.max_steps = 10;
+    let base = write_config(tmp.path(), &c);
+    let out = pretrain(&["--config", base.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let base_run = tmp.path().join("runs/base");
+    assert_eq!(checkpoint_steps(&base_run), vec![5, 10]);
+
+    let resume_to = |name: &str, prepare: &dyn Fn(&Path)| -> (PathBuf, Output) {
+        let run = tmp.path().join("runs").join(name);
+        std::fs::create_dir_all(run.join("checkpoints")).unwrap();
+        for step in ["step-0000005", "step-0000010"] {
+            copy_tree(&base_run.join("checkpoints").join(step), &run.join("checkpoints").join(step));
+        }
+        prepare(&run);
+        let mut c = config(tmp.path(), name);
+        c.optim.max_steps = 15;
+        let path = write_config(tmp.path(), &c);
+        let out = pretrain(&["--config", path.to_str().unwrap(), "--resume"]);
+        (run, out)
+    };
+    // From step 5, by hand: the weights a fallback must reach.
+    let (clean, out) = resume_to("clean", &|run| {
+        std::fs::remove_dir_all(run.join("checkpoints/step-0000010")).unwrap();
+    });
+    assert!(out.status.success(), "{}", stderr(&out));
+    let want = final_weights(&clean);
+
+    for file in training::checkpoint::FILES {
+        let (run, out) = resume_to(&format!("flipped-{file}"), &|run| {
+            flip_byte(&run.join("checkpoints/step-0000010").join(file));
+        });
+        let log = stderr(&out);
+        assert!(out.status.success(), "{file}: {log}");
+        assert!(log.contains(file) && log.contains("step-0000010"), "the warning names {file}: {log}");
+        assert!(log.contains("resumed from") && log.contains("step-0000005"), "{file}: {log}");
+        assert!(final_weights(&run) == want, "{file}: weights differ from a clean resume from step 5");
+    }
+
+    // An explicit --resume PATH that fails verification is an error, not a fallback.
+    let bad = tmp.path().join("runs/explicit");
+    copy_tree(&base_run.join("checkpoints"), &bad.join("checkpoints"));
+    flip_byte(&bad.join("checkpoints/step-0000010/model.safetensors"));
+    let mut c = config(tmp.path(), "explicit");
+    c.optim.max_steps = 15;
+    let path = write_config(tmp.path(), &c);
+    let from = bad.join("checkpoints/step-0000010");
+    let out = pretrain(&["--config", path.to_str().unwrap(), "--resume", from.to_str().unwrap()]);
+    let log = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(log.contains("model.safetensors") && log.contains("differs"), "{log}");
+
+    // A flipped init is refused the same way.
+    let init = tmp.path().join("init");
+    copy_tree(&base_run.join("final"), &init);
+    flip_byte(&init.join("model.safetensors"));
+    let mut c = config(tmp.path(), "from-init");
+    c.init = init.display().to_string();
+    let path = write_config(tmp.path(), &c);
+    let out = pretrain(&["--config", path.to_str().unwrap()]);
+    let log = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(log.contains("model.safetensors") && log.contains("differs"), "{log}");
+}
+
+#[test]
+fn a_diverging_step_is_not_applied_and_the_run_resumes_with_a_lower_lr() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = config(tmp.path(), "diverge");
+    c.optim.lr = 1e3;
+    c.optim.warmup_steps = 0;
+    c.optim.max_steps = 200;
+    c.checkpoint.every = 2;
+    let path = write_config(tmp.path(), &c);
+    let out = pretrain(&["--config", path.to_str().unwrap()]);
+    let log = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(log.contains("not applied") && log.contains("finite weights") && !log.contains("panicked"), "{log}");
+    let run = tmp.path().join("runs/diverge");
+    let saved = training::checkpoint::list(&run.join("checkpoints"));
+    assert!(!saved.is_empty(), "checkpoints before the stop");
+    for (_, dir) in &saved {
+        for file in ["model.safetensors", "optimizer.safetensors"] {
+            for (name, t) in tch::Tensor::read_safetensors(dir.join(file)).unwrap() {
+                if t.is_floating_point() {
+                    assert!(
+                        bool::try_from(t.isfinite().all()).unwrap(),
+                        "{}/{file}: {name} is not finite",
+                        dir.display()
+                    );
+                }
+            }
+        }
+    }
+    // The advice names a checkpoint to resume from; it works with a lower learning rate, and
+    // the change is logged.
+    let from = log
+        .split("--resume ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("the error names a checkpoint to resume from: {log}"));
+    let step: u64 = from.rsplit("step-").next().unwrap().parse().unwrap();
+    let out = pretrain(&[
+        "--config",
+        path.to_str().unwrap(),
+        "--resume",
+        from,
+        "--set",
+        "optim.lr=1e-3",
+        "--set",
+        &format!("optim.max_steps={}", step + 6),
+    ]);
+    let log = stderr(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("optim.lr = 0.001") && log.contains("1000"), "the change is logged: {log}");
+    // What may not change is refused, naming the key.
+    let out = pretrain(&["--config", path.to_str().unwrap(), "--resume", "--set", "optim.beta2=0.9"]);
+    let log = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(log.contains("optim.beta2 = 0.9 (checkpoint: 0.98)"), "{log}");
+}
