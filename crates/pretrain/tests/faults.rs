@@ -321,3 +321,36 @@ fn a_diverging_step_is_not_applied_and_the_run_resumes_with_a_lower_lr() {
     assert_eq!(out.status.code(), Some(1), "{log}");
     assert!(log.contains("optim.beta2 = 0.9 (checkpoint: 0.98)"), "{log}");
 }
+
+#[test]
+fn settings_outside_their_range_name_the_key_and_its_origin() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = write_config(tmp.path(), &config(tmp.path(), "ranges"));
+    let text = std::fs::read_to_string(&path).unwrap().replace("lr = 0.001", "lr = -0.001");
+    std::fs::write(&path, &text).unwrap();
+    let line = text.lines().position(|l| l.starts_with("lr = ")).unwrap() + 1;
+    let err = format!("{:#}", PretrainConfig::load(&path, &[]).unwrap_err());
+    assert!(err.contains(&format!("ranges.toml:{line}: optim.lr = -0.001: must be a finite number > 0")), "{err}");
+    for (set, key) in [
+        ("optim.lr=-1", "optim.lr"),
+        ("optim.lr=nan", "optim.lr"),
+        ("optim.lr=inf", "optim.lr"),
+        ("optim.beta1=1.5", "optim.beta1"),
+        ("optim.beta2=2", "optim.beta2"),
+        ("optim.eps=0", "optim.eps"),
+        ("optim.min_lr=0.5", "optim.min_lr"),
+        ("optim.grad_clip=-1", "optim.grad_clip"),
+        ("optim.weight_decay=-0.1", "optim.weight_decay"),
+        ("model.hidden_dropout_prob=1.0", "model.hidden_dropout_prob"),
+        ("data.alpha=-1", "data.alpha"),
+        ("eval.batch_size=0", "eval.batch_size"),
+    ] {
+        let sets = ["optim.lr=1e-3".to_string(), set.to_string()];
+        let err = format!("{:#}", PretrainConfig::load(&path, &sets).unwrap_err());
+        assert!(err.starts_with(&format!("--set {set}: {key} = ")), "{set}: {err}");
+    }
+    // A type error names its line.
+    std::fs::write(&path, text.replace("lr = -0.001", "lr = \"fast\"")).unwrap();
+    let err = format!("{:#}", PretrainConfig::load(&path, &[]).unwrap_err());
+    assert!(err.contains(&format!("line {line}")) && err.contains("lr"), "{err}");
+}
