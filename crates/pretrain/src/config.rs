@@ -33,7 +33,7 @@ pub const RESUMABLE: &[&str] = &[
 ];
 
 /// Keys that say where and how a run is placed, not what it trains.
-const NOT_SETTINGS: &[&str] = &["name", "out_dir", "device", "distributed."];
+const NOT_SETTINGS: &[&str] = &["name", "out_dir", "device", "data.verify", "distributed."];
 
 fn key_matches(key: &str, pattern: &str) -> bool {
     match pattern.strip_suffix('.') {
@@ -124,6 +124,8 @@ pub struct ObjectiveSection {
 pub struct DataSection {
     /// Language sampling exponent: p_i ∝ n_i^alpha.
     pub alpha: f64,
+    /// Re-hash every shard against the manifest before training (see `corpus verify`).
+    pub verify: bool,
 }
 
 /// Optimisation.
@@ -255,7 +257,7 @@ impl Default for ObjectiveSection {
 
 impl Default for DataSection {
     fn default() -> Self {
-        DataSection { alpha: 0.3 }
+        DataSection { alpha: 0.3, verify: true }
     }
 }
 

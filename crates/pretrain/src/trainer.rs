@@ -149,6 +149,19 @@ pub fn train_data_parallel(
     // Loaded configs were checked with the origin of each value; one built in code is checked here.
     config.validate().map_err(|e| anyhow::anyhow!("{}", e.message))?;
     let corpus = Corpus::open(&config.corpus).with_context(|| format!("corpus = {}", config.corpus.display()))?;
+    if config.data.verify && pg.launch().local_rank() == 0 {
+        // Once per node: its ranks read the same files.
+        let report = corpus.verify(main)?;
+        report
+            .check()
+            .context("data.verify (turn it off with --set data.verify=false to train on this corpus anyway)")?;
+        tracing::info!(
+            "corpus verified: {} shards, {:.2} GB in {:.1} s",
+            report.shards,
+            report.bytes as f64 / 1e9,
+            report.seconds
+        );
+    }
     let (bert_config, init) = model_config(config, &corpus)?;
     let seq_len = config.seq_len();
     let k = config.objective.k;

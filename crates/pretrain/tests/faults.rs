@@ -354,3 +354,54 @@ fn settings_outside_their_range_name_the_key_and_its_origin() {
     let err = format!("{:#}", PretrainConfig::load(&path, &[]).unwrap_err());
     assert!(err.contains(&format!("line {line}")) && err.contains("lr"), "{err}");
 }
+
+/// Overwrites token ids of a shard after its 1,024-byte header with `id` (u16 shards): the
+/// first `count` tokens, or all of them.
+fn poison_shard(path: &Path, id: u16, count: Option<usize>) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let tokens = (bytes.len() - 1024) / 2;
+    for t in 0..count.unwrap_or(tokens).min(tokens) {
+        bytes[1024 + 2 * t..1024 + 2 * t + 2].copy_from_slice(&id.to_le_bytes());
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn token_ids_outside_the_vocabulary_are_errors_naming_the_shard_never_a_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = tmp.path().join("corpus");
+    copy_tree(&common::sample_corpus(), &corpus);
+    let run = |name: &str, sets: &[&str]| -> Output {
+        let mut c = config(tmp.path(), name);
+        c.corpus = corpus.clone();
+        c.optim.max_steps = 10;
+        let path = write_config(tmp.path(), &c);
+        let mut args = vec!["--config", path.to_str().unwrap()];
+        for s in sets {
+            args.extend(["--set", s]);
+        }
+        pretrain(&args)
+    };
+    let expect_error = |out: &Output, needles: &[&str]| {
+        let log = stderr(out);
+        assert_eq!(out.status.code(), Some(1), "{log}");
+        assert!(!log.contains("panicked"), "{log}");
+        for n in needles {
+            assert!(log.contains(n), "the error names {n}: {log}");
+        }
+    };
+    // In a training shard: data.verify finds the shard changed since the build; without it,
+    // the first read of an id names shard, language and offset.
+    let train_shard = corpus.join("train/en/00000.bin");
+    let clean = std::fs::read(&train_shard).unwrap();
+    poison_shard(&train_shard, 60_000, None);
+    expect_error(&run("train-verified", &[]), &["train/en/00000.bin", "data.verify"]);
+    expect_error(&run("train-read", &["data.verify=false"]), &["train/en/00000.bin", "60000", "en"]);
+    std::fs::write(&train_shard, &clean).unwrap();
+
+    // In a validation shard, read by the evaluation.
+    let validation_shard = corpus.join("validation/en/00000.bin");
+    poison_shard(&validation_shard, 60_000, Some(3));
+    expect_error(&run("validation-read", &["data.verify=false"]), &["validation/en/00000.bin", "60000"]);
+    expect_error(&run("validation-verified", &[]), &["validation/en/00000.bin"]);
+}
