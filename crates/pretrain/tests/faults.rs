@@ -405,3 +405,72 @@ fn token_ids_outside_the_vocabulary_are_errors_naming_the_shard_never_a_panic() 
     expect_error(&run("validation-read", &["data.verify=false"]), &["validation/en/00000.bin", "60000"]);
     expect_error(&run("validation-verified", &[]), &["validation/en/00000.bin"]);
 }
+
+/// True once `pid` catches SIGTERM (bit 14 of `SigCgt` in /proc/PID/status).
+fn catches_sigterm(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("SigCgt:").map(|m| m.trim().to_string())))
+        .and_then(|m| u64::from_str_radix(&m, 16).ok())
+        .is_some_and(|mask| mask & (1 << 14) != 0)
+}
+
+#[test]
+fn sigterm_while_starting_up_still_stops_with_a_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The config is a FIFO: the run blocks reading it, at the very start, until it is written.
+    let fifo = tmp.path().join("early.toml");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let child = Command::new(env!("CARGO_BIN_EXE_pretrain"))
+        .args(["--config", fifo.to_str().unwrap()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !catches_sigterm(child.id()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let mut c = config(tmp.path(), "early");
+    c.optim.max_steps = 1000;
+    // The run may already be gone (SIGTERM with no handler): then nobody reads the FIFO.
+    let writer = std::thread::spawn({
+        let fifo = fifo.clone();
+        let text = toml::to_string(&c).unwrap();
+        move || {
+            if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(&fifo) {
+                let _ = std::io::Write::write_all(&mut f, text.as_bytes());
+            }
+        }
+    });
+    let out = child.wait_with_output().unwrap();
+    if !writer.is_finished() {
+        // Unblock the writer: open the FIFO for reading once.
+        let _ = std::fs::File::open(&fifo);
+    }
+    let _ = writer.join();
+    let log = stderr(&out);
+    assert!(out.status.success(), "exit {:?}: {log}", out.status);
+    assert!(log.contains("stopped by a signal after step 1"), "{log}");
+    assert_eq!(checkpoint_steps(&tmp.path().join("runs/early")), vec![1]);
+}
+
+#[test]
+fn a_checkpoint_skipped_as_invalid_says_why() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = config(tmp.path(), "utf8");
+    c.optim.max_steps = 10;
+    let path = write_config(tmp.path(), &c);
+    assert!(pretrain(&["--config", path.to_str().unwrap()]).status.success());
+    let state = tmp.path().join("runs/utf8/checkpoints/step-0000010/trainer_state.json");
+    let mut bytes = std::fs::read(&state).unwrap();
+    bytes[5] = 0xff;
+    std::fs::write(&state, bytes).unwrap();
+    c.optim.max_steps = 12;
+    let path = write_config(tmp.path(), &c);
+    let out = pretrain(&["--config", path.to_str().unwrap(), "--resume"]);
+    let log = stderr(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("trainer_state.json is not UTF-8") && log.contains("resumed from"), "{log}");
+    assert!(log.contains("step-0000005"), "{log}");
+}
