@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::{jsonl_objects, read_text, string_field, DataError};
+use super::{jsonl_objects, label_field, read_text, string_field, DataError};
 
 /// Field names (HF datasets conventions by default).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -83,7 +83,7 @@ fn read_jsonl(path: &Path, f: &Fields, labelled: bool) -> Result<Vec<Example>, D
         let example = Example {
             text: string_field(path, line, &o, &f.text, true)?.unwrap_or_default(),
             text_pair: pair,
-            label: string_field(path, line, &o, &f.label, labelled)?.unwrap_or_default(),
+            label: label_field(path, line, &o, &f.label, labelled)?.unwrap_or_default(),
             lang: string_field(path, line, &o, &f.lang, false)?,
             line,
         };
@@ -93,10 +93,10 @@ fn read_jsonl(path: &Path, f: &Fields, labelled: bool) -> Result<Vec<Example>, D
 }
 
 fn read_delimited(path: &Path, f: &Fields, delimiter: u8, labelled: bool) -> Result<Vec<Example>, DataError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .from_path(path)
-        .map_err(|e| DataError::new(path, 0, e.to_string()))?;
+    // Through read_text, as the other formats: the byte-order mark goes, and invalid UTF-8 is
+    // reported with its line.
+    let text = read_text(path)?;
+    let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).from_reader(text.as_bytes());
     let header = reader.headers().map_err(|e| DataError::new(path, 1, e.to_string()))?.clone();
     let column = |name: &str| header.iter().position(|h| h == name);
     let text_col =

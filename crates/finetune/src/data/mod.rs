@@ -26,15 +26,23 @@ impl DataError {
     }
 }
 
-/// Reads a whole UTF-8 file, naming it on error.
+/// Reads a whole UTF-8 file, naming it on error. A byte-order mark at its start is dropped:
+/// Windows editors and Excel's "CSV UTF-8" write one, and left in it broke the first JSON value,
+/// CSV column name or CoNLL-U comment.
 pub(crate) fn read_text(path: &Path) -> Result<String, DataError> {
-    let bytes = std::fs::read(path).map_err(|e| DataError::new(path, 0, e.to_string()))?;
+    let mut bytes = std::fs::read(path).map_err(|e| DataError::new(path, 0, e.to_string()))?;
+    if bytes.starts_with(BOM) {
+        bytes.drain(..BOM.len());
+    }
     String::from_utf8(bytes).map_err(|e| {
         let offset = e.utf8_error().valid_up_to();
         let line = e.as_bytes()[..offset].iter().filter(|&&b| b == b'\n').count() + 1;
         DataError::new(path, line, format!("invalid UTF-8 at byte {offset}"))
     })
 }
+
+/// The UTF-8 byte-order mark.
+const BOM: &[u8] = b"\xef\xbb\xbf";
 
 /// The JSON objects of a JSONL text with their 1-based line numbers; blank lines are skipped,
 /// anything else that is not an object is an error naming the line.
@@ -62,10 +70,47 @@ pub(crate) fn string_field(
 ) -> Result<Option<String>, DataError> {
     match o.get(key) {
         Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
-        // Integer class ids are labels too (HF datasets often store them so).
-        Some(serde_json::Value::Number(n)) => Ok(Some(n.to_string())),
         None | Some(serde_json::Value::Null) if !required => Ok(None),
-        None | Some(serde_json::Value::Null) => Err(DataError::new(path, line, format!("no field `{key}`"))),
-        Some(other) => Err(DataError::new(path, line, format!("field `{key}` is not a string: {other}"))),
+        None => Err(DataError::new(path, line, format!("no field `{key}`"))),
+        Some(other) => Err(DataError::new(path, line, format!("field `{key}` is {}, not a string", kind(other)))),
+    }
+}
+
+/// A label (class or tag) field of a JSON object: absent or null only when not `required`.
+pub(crate) fn label_field(
+    path: &Path,
+    line: usize,
+    o: &serde_json::Map<String, serde_json::Value>,
+    key: &str,
+    required: bool,
+) -> Result<Option<String>, DataError> {
+    match o.get(key) {
+        None | Some(serde_json::Value::Null) if !required => Ok(None),
+        None => Err(DataError::new(path, line, format!("no field `{key}`"))),
+        Some(v) => label_value(v).map(Some).map_err(|why| DataError::new(path, line, format!("field `{key}` {why}"))),
+    }
+}
+
+/// A label as its name: a string, or an integer (HF datasets store class ids so). A float is
+/// refused rather than named "1.0", which no integer label of the same class would match, and
+/// booleans, null and containers have no agreed name at all.
+pub(crate) fn label_value(v: &serde_json::Value) -> Result<String, String> {
+    match v {
+        serde_json::Value::String(s) => Ok(s.clone()),
+        serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => Ok(n.to_string()),
+        other => Err(format!("is {} ({other}); labels are strings or integers", kind(other))),
+    }
+}
+
+/// What a JSON value is, for error messages.
+pub(crate) fn kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => "an integer",
+        serde_json::Value::Number(_) => "a number that is not an integer",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "a list",
+        serde_json::Value::Object(_) => "an object",
     }
 }

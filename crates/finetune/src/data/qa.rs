@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::{jsonl_objects, read_text, DataError};
+use super::{jsonl_objects, kind, read_text, string_field, DataError};
 
 /// One question.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,14 +127,34 @@ fn read_jsonl(path: &Path, text: &str, labelled: bool) -> Result<Vec<Question>, 
             None if !labelled => &none,
             None => return Err(DataError::new(path, line, "no field `answers`")),
         };
-        let texts: Vec<String> = answers["text"]
-            .as_array()
-            .map(|a| a.iter().filter_map(|t| t.as_str().map(String::from)).collect())
-            .unwrap_or_default();
-        let starts: Vec<usize> = answers["answer_start"]
-            .as_array()
-            .map(|a| a.iter().filter_map(|s| s.as_u64().map(|s| s as usize)).collect())
-            .unwrap_or_default();
+        // Every entry is checked: one dropped here (a number as text, a float as offset) used to
+        // leave the question with fewer answers, or none, which reads as unanswerable.
+        let list = |key: &str| {
+            answers.get(key).and_then(|v| v.as_array()).ok_or_else(|| {
+                DataError::new(path, line, format!("field `answers` has no list `{key}` (as HF datasets write it)"))
+            })
+        };
+        let bad = |key: &str, i: usize, v: &serde_json::Value, want: &str| {
+            DataError::new(
+                path,
+                line,
+                format!("field `answers.{key}`, item {}, is {} ({v}), not {want}", i + 1, kind(v)),
+            )
+        };
+        let texts: Vec<String> = list("text")?
+            .iter()
+            .enumerate()
+            .map(|(i, t)| t.as_str().map(String::from).ok_or_else(|| bad("text", i, t, "a string")))
+            .collect::<Result<_, _>>()?;
+        let starts: Vec<usize> = list("answer_start")?
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                s.as_u64()
+                    .and_then(|s| usize::try_from(s).ok())
+                    .ok_or_else(|| bad("answer_start", i, s, "a character offset"))
+            })
+            .collect::<Result<_, _>>()?;
         if texts.len() != starts.len() {
             return Err(DataError::new(path, line, "answers.text and answers.answer_start differ in length"));
         }
@@ -146,7 +166,7 @@ fn read_jsonl(path: &Path, text: &str, labelled: bool) -> Result<Vec<Question>, 
             question: field("question")?,
             context: field("context")?,
             answers: texts.into_iter().zip(starts).collect(),
-            lang: o.get("lang").and_then(|v| v.as_str()).map(String::from),
+            lang: string_field(path, line, &o, "lang", false)?,
         });
     }
     Ok(out)

@@ -1,10 +1,11 @@
 //! Token-classification examples (NER, POS): words with one tag each, from JSONL
-//! (`{"tokens": [...], "tags": [...]}`), CoNLL (word, tab, …, tag; a blank line between
-//! sentences) or CoNLL-U (the UPOS column of syntactic words).
+//! (`{"tokens": [...], "tags": [...]}`), CoNLL (`word<TAB>tag`, or CoNLL-2003's
+//! `word POS chunk tag`; a blank line between sentences) or CoNLL-U (the UPOS column of
+//! syntactic words).
 
 use std::path::Path;
 
-use super::{jsonl_objects, read_text, DataError};
+use super::{jsonl_objects, label_value, read_text, string_field, DataError};
 
 /// One sentence.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,27 +41,30 @@ fn read_jsonl(path: &Path, text: &str) -> Result<Vec<Sentence>, DataError> {
     let mut out = Vec::new();
     for row in jsonl_objects(path, text) {
         let (line, o) = row?;
-        let list = |key: &str| -> Result<Vec<String>, DataError> {
+        let list = |key: &str, item: fn(&serde_json::Value) -> Result<String, String>| {
             let values = o
                 .get(key)
                 .and_then(|v| v.as_array())
                 .ok_or_else(|| DataError::new(path, line, format!("no list `{key}`")))?;
             values
                 .iter()
-                .map(|v| match v {
-                    serde_json::Value::String(s) => Ok(s.clone()),
-                    serde_json::Value::Number(n) => Ok(n.to_string()),
-                    other => Err(DataError::new(path, line, format!("`{key}` holds {other}, not a string"))),
+                .enumerate()
+                .map(|(i, v)| {
+                    item(v).map_err(|why| DataError::new(path, line, format!("field `{key}`, item {}, {why}", i + 1)))
                 })
-                .collect()
+                .collect::<Result<Vec<String>, DataError>>()
         };
-        let words = list("tokens")?;
+        let word = |v: &serde_json::Value| match v {
+            serde_json::Value::String(s) => Ok(s.clone()),
+            other => Err(format!("is {} ({other}); words are strings", super::kind(other))),
+        };
+        let words = list("tokens", word)?;
         // Without tags (prediction input), every word gets an empty tag.
-        let tags = if o.contains_key("tags") { list("tags")? } else { vec![String::new(); words.len()] };
+        let tags = if o.contains_key("tags") { list("tags", label_value)? } else { vec![String::new(); words.len()] };
         if words.len() != tags.len() {
             return Err(DataError::new(path, line, format!("{} tokens but {} tags", words.len(), tags.len())));
         }
-        let lang = o.get("lang").and_then(|v| v.as_str()).map(String::from);
+        let lang = string_field(path, line, &o, "lang", false)?;
         if !words.is_empty() {
             out.push(Sentence { words, tags, lang, line });
         }
@@ -102,15 +106,45 @@ fn sentences_from_lines(
     Ok(out)
 }
 
+/// CoNLL: `word<TAB>tag`, or CoNLL-2003's four columns `word POS chunk tag` (the tag last).
+/// Columns are split at tabs, or at spaces on a line without a tab (CoNLL-2003 writes spaces,
+/// and a tab-separated word may hold a space). Every line must have the column count of the
+/// file's first word line: another count (an extra column pasted on, a missing tag) was taken
+/// as the tag before, and trained.
 fn read_conll(path: &Path, text: &str) -> Result<Vec<Sentence>, DataError> {
+    let first = std::cell::Cell::new(None::<(usize, usize)>);
     sentences_from_lines(text, |raw, line| {
-        if raw.starts_with("-DOCSTART-") {
+        let raw = raw.trim_end();
+        let columns: Vec<&str> = if raw.contains('\t') {
+            raw.split('\t').collect()
+        } else {
+            raw.split(' ').filter(|c| !c.is_empty()).collect()
+        };
+        if columns.first() == Some(&"-DOCSTART-") {
             return Ok(None);
         }
-        let columns: Vec<&str> = raw.split(['\t', ' ']).filter(|c| !c.is_empty()).collect();
-        match columns.as_slice() {
-            [word, .., tag] => Ok(Some((word.to_string(), tag.to_string()))),
-            _ => Err(DataError::new(path, line, "expected a word and a tag separated by a tab")),
+        let n = columns.len();
+        let plural = if n == 1 { "column" } else { "columns" };
+        match first.get() {
+            _ if n != 2 && n != 4 => Err(DataError::new(
+                path,
+                line,
+                format!(
+                    "{n} {plural}; a CoNLL line is word<TAB>tag (2 columns), or CoNLL-2003's word POS chunk tag (4)"
+                ),
+            )),
+            Some((m, at)) if m != n => Err(DataError::new(
+                path,
+                line,
+                format!("{n} {plural} where line {at} has {m}; every word line of a CoNLL file has the same columns"),
+            )),
+            _ => {
+                first.set(Some(first.get().unwrap_or((n, line))));
+                if let Some(empty) = columns.iter().position(|c| c.is_empty()) {
+                    return Err(DataError::new(path, line, format!("column {} is empty", empty + 1)));
+                }
+                Ok(Some((columns[0].to_string(), columns[n - 1].to_string())))
+            }
         }
     })
 }

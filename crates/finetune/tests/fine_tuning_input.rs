@@ -1,0 +1,166 @@
+//! Fine-tuning input that used to pass silently (issue 14): CoNLL lines with extra columns, a
+//! UTF-8 byte-order mark, and labels that are neither strings nor integers. On the real task
+//! slices of data/tasks/.
+
+use std::path::{Path, PathBuf};
+
+mod common;
+
+use common::root;
+
+use finetune::data::{classification, qa, token_classification};
+
+fn write(path: &Path, text: &str) -> PathBuf {
+    std::fs::write(path, text).unwrap();
+    path.to_path_buf()
+}
+
+#[test]
+fn conll_lines_with_another_column_count_are_errors_with_their_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sentences = token_classification::read(&root().join("data/tasks/pos-tr-sample/train.conllu")).unwrap();
+    let mut lines: Vec<String> =
+        sentences[0].words.iter().zip(&sentences[0].tags).map(|(w, t)| format!("{w}\t{t}")).collect();
+    let good = write(&tmp.path().join("good.conll"), &(lines.join("\n") + "\n"));
+    assert_eq!(token_classification::read(&good).unwrap()[0].tags, sentences[0].tags);
+
+    lines[2].push_str("\tEXTRA");
+    let bad = write(&tmp.path().join("extra.conll"), &(lines.join("\n") + "\n"));
+    let err = token_classification::read(&bad).unwrap_err().to_string();
+    assert!(err.contains("extra.conll:3:") && err.contains("3 columns") && err.contains("word<TAB>tag"), "{err}");
+
+    let one = write(&tmp.path().join("one.conll"), "Burda\tPRON\nda\n");
+    let err = token_classification::read(&one).unwrap_err().to_string();
+    assert!(err.contains("one.conll:2:") && err.contains("1 column"), "{err}");
+
+    // CoNLL-2003's four space-separated columns (word, POS, chunk, NER) are documented and read,
+    // but a file may not mix them with two-column lines.
+    let c2003 = write(
+        &tmp.path().join("c2003.txt"),
+        "-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\nGerman JJ B-NP B-MISC\n",
+    );
+    assert_eq!(token_classification::read(&c2003).unwrap()[0].tags, ["B-ORG", "O", "B-MISC"]);
+    let mixed = write(&tmp.path().join("mixed.txt"), "EU NNP B-NP B-ORG\nrejects O\n");
+    let err = token_classification::read(&mixed).unwrap_err().to_string();
+    assert!(err.contains("mixed.txt:2:") && err.contains("line 1 has 4"), "{err}");
+}
+
+#[test]
+fn a_byte_order_mark_is_skipped_in_every_format() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bom = |name: &str, source: &Path| {
+        let mut bytes = vec![0xef, 0xbb, 0xbf];
+        bytes.extend(std::fs::read(source).unwrap());
+        let path = tmp.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    };
+    let lid = root().join("data/tasks/lid-sample/train.jsonl");
+    let f = classification::Fields::default();
+    assert_eq!(classification::read(&bom("lid.jsonl", &lid), &f).unwrap(), classification::read(&lid, &f).unwrap());
+
+    let rows = classification::read(&lid, &f).unwrap();
+    let mut csv = csv::Writer::from_path(tmp.path().join("lid.csv")).unwrap();
+    let mut tsv = csv::WriterBuilder::new().delimiter(b'\t').from_path(tmp.path().join("lid.tsv")).unwrap();
+    for w in [&mut csv, &mut tsv] {
+        w.write_record(["text", "label"]).unwrap();
+        for r in &rows[..20] {
+            w.write_record([&r.text, &r.label]).unwrap();
+        }
+        w.flush().unwrap();
+    }
+    drop((csv, tsv));
+    for name in ["lid.csv", "lid.tsv"] {
+        let plain = tmp.path().join(name);
+        let with_bom = bom(&format!("bom-{name}"), &plain);
+        // The BOM must not become part of the first column's name ("\u{feff}text").
+        assert_eq!(classification::read(&with_bom, &f).unwrap(), classification::read(&plain, &f).unwrap(), "{name}");
+    }
+
+    let pos = root().join("data/tasks/pos-tr-sample/train.conllu");
+    assert_eq!(
+        token_classification::read(&bom("pos.conllu", &pos)).unwrap(),
+        token_classification::read(&pos).unwrap()
+    );
+    let sentences = token_classification::read(&pos).unwrap();
+    let conll: String = sentences[..5]
+        .iter()
+        .map(|s| s.words.iter().zip(&s.tags).map(|(w, t)| format!("{w}\t{t}\n")).collect::<String>() + "\n")
+        .collect();
+    let plain = write(&tmp.path().join("pos.conll"), &conll);
+    assert_eq!(
+        token_classification::read(&bom("bom.conll", &plain)).unwrap(),
+        token_classification::read(&plain).unwrap()
+    );
+    let jsonl: String = sentences[..5]
+        .iter()
+        .map(|s| serde_json::json!({"tokens": s.words, "tags": s.tags}).to_string() + "\n")
+        .collect();
+    let plain = write(&tmp.path().join("pos.jsonl"), &jsonl);
+    assert_eq!(
+        token_classification::read(&bom("bom-pos.jsonl", &plain)).unwrap(),
+        token_classification::read(&plain).unwrap()
+    );
+
+    let squad = root().join("data/tasks/qa-sample/validation.json");
+    assert_eq!(qa::read(&bom("qa.json", &squad)).unwrap(), qa::read(&squad).unwrap());
+    let questions = qa::read(&squad).unwrap();
+    let jsonl: String = questions[..5]
+        .iter()
+        .map(|q| {
+            let (texts, starts): (Vec<&str>, Vec<usize>) = q.answers.iter().map(|(t, s)| (t.as_str(), *s)).unzip();
+            serde_json::json!({"id": q.id, "question": q.question, "context": q.context,
+                "answers": {"text": texts, "answer_start": starts}})
+            .to_string()
+                + "\n"
+        })
+        .collect();
+    let plain = write(&tmp.path().join("qa.jsonl"), &jsonl);
+    assert_eq!(qa::read(&bom("bom-qa.jsonl", &plain)).unwrap(), qa::read(&plain).unwrap());
+}
+
+#[test]
+fn labels_are_strings_or_integers_and_anything_else_names_its_line_and_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = classification::Fields::default();
+    let row = |label: &str| {
+        format!("{{\"text\": \"Herkes hürdür.\", \"label\": \"tr\"}}\n{{\"text\": \"Alle sind frei.\", \"label\": {label}}}\n")
+    };
+    let ok = write(&tmp.path().join("ok.jsonl"), &row("7"));
+    assert_eq!(classification::read(&ok, &f).unwrap()[1].label, "7");
+    for (name, label, kind) in [
+        ("float", "1.0", "a number that is not an integer"),
+        ("bool", "true", "a boolean"),
+        ("null", "null", "null"),
+        ("object", "{\"id\": 1}", "an object"),
+        ("list", "[\"de\"]", "a list"),
+    ] {
+        let path = write(&tmp.path().join(format!("{name}.jsonl")), &row(label));
+        let err = classification::read(&path, &f).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("{name}.jsonl:2:")) && err.contains("`label`") && err.contains(kind),
+            "{name}: {err}"
+        );
+    }
+    // Prediction input may leave the label out, or null, but not give a float.
+    assert_eq!(
+        classification::read_unlabelled(&write(&tmp.path().join("p.jsonl"), &row("null")), &f).unwrap()[1].label,
+        ""
+    );
+    let err = classification::read_unlabelled(&tmp.path().join("float.jsonl"), &f).unwrap_err().to_string();
+    assert!(err.contains("float.jsonl:2:") && err.contains("`label`"), "{err}");
+
+    let tags = |tags: &str| {
+        format!("{{\"tokens\": [\"Ali\", \"gitti\"], \"tags\": [\"NOUN\", \"VERB\"]}}\n{{\"tokens\": [\"Veli\", \"geldi\"], \"tags\": {tags}}}\n")
+    };
+    assert_eq!(
+        token_classification::read(&write(&tmp.path().join("t.jsonl"), &tags("[3, 4]"))).unwrap()[1].tags,
+        ["3", "4"]
+    );
+    for (name, list) in [("tf", "[\"NOUN\", 1.0]"), ("tb", "[\"NOUN\", false]"), ("tn", "[null, \"VERB\"]")] {
+        let err = token_classification::read(&write(&tmp.path().join(format!("{name}.jsonl")), &tags(list)))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&format!("{name}.jsonl:2:")) && err.contains("`tags`"), "{name}: {err}");
+    }
+}
