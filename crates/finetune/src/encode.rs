@@ -217,6 +217,25 @@ impl Rows {
         }
     }
 
+    /// The label (tag) names of a training set, in order; none for QA. Fewer than two is an
+    /// error: a single class trains to loss 0 and accuracy 1 while learning nothing.
+    pub(crate) fn training_labels(&self, path: &Path) -> Result<Vec<String>, DataError> {
+        let names = self.label_names();
+        if matches!(self, Rows::Questions(_)) || names.len() >= 2 {
+            return Ok(names.into_iter().collect());
+        }
+        let what = if matches!(self, Rows::Sentences(_)) { "tag" } else { "label" };
+        let reason = match names.first().map(String::as_str) {
+            // Sentences read without tags (JSONL rows without `tags`: input for predict).
+            None | Some("") => format!("no {what}s: training data needs them (rows without `tags` are predict input)"),
+            Some(only) => format!(
+                "every {what} is {only:?}: training needs at least two distinct {what}s (with one, it ends at loss 0 \
+                 having learnt nothing)"
+            ),
+        };
+        Err(DataError::new(path, 0, reason))
+    }
+
     /// The questions (QA), for decoding and scoring.
     pub(crate) fn questions(&self) -> &[Question] {
         match self {

@@ -123,7 +123,7 @@ pub fn train(c: &FinetuneConfig) -> anyhow::Result<Outcome> {
     let device = model::parse_device(&c.device)?;
     let (mut bert_config, init, tokenizer) = initial_model(c)?;
     let train_rows = Rows::read(c.task, &c.train_file, &c.fields, None)?;
-    let label_list: Vec<String> = train_rows.label_names().into_iter().collect();
+    let label_list = train_rows.training_labels(&c.train_file)?;
     let labels: BTreeMap<String, i64> = label_list.iter().enumerate().map(|(i, l)| (l.clone(), i as i64)).collect();
     let architecture = architecture(c.task);
     if let Some(existing) = bert_config.labels() {

@@ -1,18 +1,60 @@
-//! Fine-tuning input that used to pass silently (issue 14): CoNLL lines with extra columns, a
-//! UTF-8 byte-order mark, and labels that are neither strings nor integers. On the real task
-//! slices of data/tasks/.
+//! Fine-tuning input that used to pass silently (issue 14): a training set with a single label,
+//! CoNLL lines with extra columns, a UTF-8 byte-order mark, and labels that are neither strings
+//! nor integers. On the real task slices of data/tasks/.
 
 use std::path::{Path, PathBuf};
 
 mod common;
 
-use common::root;
+use common::{minilm, root};
 
+use finetune::config::Task;
 use finetune::data::{classification, qa, token_classification};
+use finetune::FinetuneConfig;
 
 fn write(path: &Path, text: &str) -> PathBuf {
     std::fs::write(path, text).unwrap();
     path.to_path_buf()
+}
+
+fn config(task: Task, out: &Path, train: &Path) -> FinetuneConfig {
+    FinetuneConfig {
+        task,
+        scratch_tokenizer: minilm().join("tokenizer.json").display().to_string(),
+        output_dir: out.to_path_buf(),
+        train_file: train.to_path_buf(),
+        validation_file: train.to_path_buf(),
+        max_seq_length: 64,
+        max_steps: 2,
+        per_device_train_batch_size: 8,
+        device: "cpu".into(),
+        ..FinetuneConfig::default()
+    }
+}
+
+#[test]
+fn a_training_set_with_a_single_label_is_refused_and_leaves_nothing_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The German rows of the language-ID slice: one class only.
+    let lid = std::fs::read_to_string(root().join("data/tasks/lid-sample/train.jsonl")).unwrap();
+    let german: String =
+        lid.lines().filter(|l| l.contains("\"label\": \"de\"")).map(|l| l.to_string() + "\n").collect();
+    assert!(german.lines().count() > 5);
+    let train = write(&tmp.path().join("de.jsonl"), &german);
+    let c = config(Task::Classification, &tmp.path().join("lid"), &train);
+    let err = format!("{:#}", finetune::trainer::train(&c).unwrap_err());
+    assert!(err.contains("de.jsonl") && err.contains("\"de\"") && err.contains("two"), "{err}");
+    // It fails before the run directory is written, so a rerun with fixed data is not blocked.
+    assert!(!c.output_dir.join("config.toml").exists() && !c.output_dir.join("metrics.jsonl").exists());
+
+    // A NER slice without a single entity: every word tagged O.
+    let pos = token_classification::read(&root().join("data/tasks/pos-tr-sample/train.conllu")).unwrap();
+    let conll: String =
+        pos.iter().map(|s| s.words.iter().map(|w| format!("{w}\tO\n")).collect::<String>() + "\n").collect();
+    let train = write(&tmp.path().join("ner.conll"), &conll);
+    let c = config(Task::TokenClassification, &tmp.path().join("ner"), &train);
+    let err = format!("{:#}", finetune::trainer::train(&c).unwrap_err());
+    assert!(err.contains("ner.conll") && err.contains("\"O\"") && err.contains("two"), "{err}");
 }
 
 #[test]
