@@ -68,17 +68,26 @@ pub(crate) fn encode_examples(
     Ok((out, truncated))
 }
 
+/// Encoded sentences: the encodings; for each, the word every position starts (`None` off word
+/// starts); and how many sentences lost words to truncation.
+type EncodedSentences = (Vec<Encoded>, Vec<Vec<Option<usize>>>, usize);
+
 /// Encodes sentences of words; the first sub-token of each word carries its tag, the others
 /// and the special tokens are ignored (transformers' `label_all_tokens = False`) unless
-/// `label_all_tokens`, which tags them too (`B-X` as `I-X`). Returns the encodings and how many
-/// sentences lost words to truncation.
+/// `label_all_tokens`, which tags them too (`B-X` as `I-X`).
+///
+/// A word the tokenizer normalises away (a zero-width space, a soft hyphen: BERT's
+/// normalisation drops format characters) has no sub-token, so no position: it is neither
+/// trained nor scored, as in transformers, and `predict` gives it `null`. Positions are mapped
+/// to words through the tokenizer's word ids, never by counting word starts, which would give
+/// every later word its neighbour's tag. Such words are reported once per file.
 pub(crate) fn encode_sentences(
     tokenizer: &Tokenizer,
     sentences: &[Sentence],
     labels: Option<&BTreeMap<String, i64>>,
     label_all_tokens: bool,
     path: &Path,
-) -> anyhow::Result<(Vec<Encoded>, usize)> {
+) -> anyhow::Result<EncodedSentences> {
     let continuation = |id: i64| -> i64 {
         let inside = labels.and_then(|labels| {
             let name = labels.iter().find(|(_, &i)| i == id)?.0;
@@ -88,6 +97,8 @@ pub(crate) fn encode_sentences(
     };
     let mut truncated = 0;
     let mut out = Vec::with_capacity(sentences.len());
+    let mut starts = Vec::with_capacity(sentences.len());
+    let (mut empty_words, mut first_empty) = (0usize, None);
     for s in sentences {
         // Without a label map (prediction), word starts are marked with tag 0.
         let tags = s
@@ -104,29 +115,51 @@ pub(crate) fn encode_sentences(
         let encoding =
             tokenizer.encode(words, true).map_err(|err| anyhow::anyhow!("{}:{}: {err}", path.display(), s.line))?;
         let mut previous = None;
-        let token_labels: Vec<i64> = encoding
+        let (token_labels, word_starts): (Vec<i64>, Vec<Option<usize>>) = encoding
             .get_word_ids()
             .iter()
             .map(|w| {
-                let label = match *w {
-                    Some(w) if Some(w) != previous => tags[w as usize],
-                    Some(w) if label_all_tokens => continuation(tags[w as usize]),
+                let start = w.filter(|&w| Some(w) != previous).map(|w| w as usize);
+                let label = match (start, *w) {
+                    (Some(w), _) => tags[w],
+                    (None, Some(w)) if label_all_tokens => continuation(tags[w as usize]),
                     _ => IGNORE,
                 };
                 previous = *w;
-                label
+                (label, start)
             })
-            .collect();
-        let last_word = encoding.get_word_ids().iter().flatten().max().map_or(0, |&w| w as usize + 1);
-        truncated += usize::from(last_word < tags.len());
+            .unzip();
+        // A word missing from the kept tokens and from the overflow has no sub-token at all;
+        // one missing only from the kept tokens was cut by truncation.
+        let mut present = vec![false; s.words.len()];
+        let overflow = encoding.get_overflowing().iter().flat_map(|o| o.get_word_ids());
+        for &w in encoding.get_word_ids().iter().chain(overflow).flatten() {
+            if let Some(p) = present.get_mut(w as usize) {
+                *p = true;
+            }
+        }
+        for (i, _) in present.iter().enumerate().filter(|(_, &p)| !p) {
+            empty_words += 1;
+            first_empty.get_or_insert((s.line, i, s.words[i].clone()));
+        }
+        truncated += usize::from(!encoding.get_overflowing().is_empty());
         out.push(Encoded {
             ids: encoding.get_ids().iter().map(|&i| i64::from(i)).collect(),
             type_ids: encoding.get_type_ids().iter().map(|&i| i64::from(i)).collect(),
             labels: token_labels,
             lang: s.lang.clone().unwrap_or_else(|| "all".into()),
         });
+        starts.push(word_starts);
     }
-    Ok((out, truncated))
+    if let Some((line, i, word)) = first_empty {
+        tracing::warn!(
+            "{}:{line}: word {} of the sentence ({word:?}) has no sub-token in this tokenizer: it is neither \
+             trained nor scored, and predict tags it null ({empty_words} such words in this file)",
+            path.display(),
+            i + 1
+        );
+    }
+    Ok((out, starts, truncated))
 }
 
 /// Pads a batch to its longest member (dynamic padding): input ids, attention mask, token type
@@ -176,6 +209,9 @@ pub(crate) struct Encodings {
     pub(crate) spans: Vec<Span>,
     /// Inputs cut at `max_seq_length` (QA: questions split into several windows).
     pub(crate) truncated: usize,
+    /// Token classification, parallel to `items`: the word each position starts (`None` off
+    /// word starts), so that tags go back to their words.
+    pub(crate) word_starts: Vec<Vec<Option<usize>>>,
 }
 
 /// How rows become inputs.
@@ -249,16 +285,17 @@ impl Rows {
         Ok(match self {
             Rows::Examples(v) => {
                 let (items, truncated) = encode_examples(e.tokenizer, v, e.labels, path)?;
-                Encodings { items, spans: Vec::new(), truncated }
+                Encodings { items, truncated, ..Encodings::default() }
             }
             Rows::Sentences(v) => {
-                let (items, truncated) = encode_sentences(e.tokenizer, v, e.labels, e.label_all_tokens, path)?;
-                Encodings { items, spans: Vec::new(), truncated }
+                let (items, word_starts, truncated) =
+                    encode_sentences(e.tokenizer, v, e.labels, e.label_all_tokens, path)?;
+                Encodings { items, truncated, word_starts, ..Encodings::default() }
             }
             Rows::Questions(v) => {
                 let (items, spans, truncated) =
                     extractive_qa::windows(e.tokenizer, v, e.max_seq_length, e.doc_stride, path)?;
-                Encodings { items, spans, truncated }
+                Encodings { items, spans, truncated, ..Encodings::default() }
             }
         })
     }
@@ -269,6 +306,7 @@ impl Rows {
         more.spans.iter_mut().for_each(|s| s.question += offset);
         encodings.items.append(&mut more.items);
         encodings.spans.append(&mut more.spans);
+        encodings.word_starts.append(&mut more.word_starts);
         encodings.truncated += more.truncated;
         match (self, other) {
             (Rows::Examples(a), Rows::Examples(b)) => a.extend(b),

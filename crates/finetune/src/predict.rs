@@ -1,6 +1,7 @@
 //! `finetune predict`: a fine-tuned checkpoint applied to unlabelled rows, one JSON line per row
-//! (classification: `label` and `logits`; token classification: one tag per word; QA: the
-//! `answer` with its character offsets in the context and its score).
+//! (classification: `label` and `logits`; token classification: one tag per word, `null` for a
+//! word with no sub-token or cut by truncation; QA: the `answer` with its character offsets in
+//! the context and its score).
 
 use std::io::Write;
 use std::path::Path;
@@ -11,7 +12,7 @@ use tch::Device;
 
 use crate::config::{FinetuneConfig, Task};
 use crate::data::{classification, qa, token_classification};
-use crate::encode::{Encoder, Rows, IGNORE};
+use crate::encode::{Encoder, Rows};
 use crate::evaluate::{answers, batch_scores, span_logits, truncating};
 use crate::task_model::load_finetuned;
 
@@ -60,18 +61,21 @@ pub fn predict(
                     let values: Vec<f32> = Vec::try_from(scores.flatten(0, -1))?;
                     // Rows per input: the padded length (token classification), else 1.
                     let t = scores.size()[0] as usize / chunk.len();
-                    for (i, e) in chunk.iter().enumerate() {
+                    for i in 0..chunk.len() {
                         lines.push(if per_token {
-                            // One tag per word start; words cut by truncation get none.
+                            // Each word takes the tag of the position it starts: a word with no
+                            // sub-token (normalised away) or cut by truncation has none, null.
+                            let row = lines.len();
                             let words = match &rows {
-                                Rows::Sentences(s) => &s[lines.len()].words,
+                                Rows::Sentences(s) => &s[row].words,
                                 _ => unreachable!("token classification reads sentences"),
                             };
-                            let mut tags: Vec<Option<&str>> = (0..e.labels.len())
-                                .filter(|&p| e.labels[p] != IGNORE)
-                                .map(|p| Some(f.labels[best[i * t + p] as usize].as_str()))
-                                .collect();
-                            tags.resize(words.len(), None);
+                            let mut tags: Vec<Option<&str>> = vec![None; words.len()];
+                            for (p, w) in data.word_starts[row].iter().enumerate() {
+                                if let Some(tag) = w.and_then(|w| tags.get_mut(w)) {
+                                    *tag = Some(f.labels[best[i * t + p] as usize].as_str());
+                                }
+                            }
                             json!({"tokens": words, "tags": tags})
                         } else {
                             json!({"label": f.labels[best[i] as usize], "logits": &values[i * n..(i + 1) * n]})

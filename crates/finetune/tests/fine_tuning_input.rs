@@ -1,6 +1,7 @@
 //! Fine-tuning input that used to pass silently (issue 14): a training set with a single label,
-//! CoNLL lines with extra columns, a UTF-8 byte-order mark, and labels that are neither strings
-//! nor integers. On the real task slices of data/tasks/.
+//! CoNLL lines with extra columns, a UTF-8 byte-order mark, labels that are neither strings nor
+//! integers, and words that tokenize to no sub-token (which shifted every later tag of
+//! `predict`). On the real task slices of data/tasks/.
 
 use std::path::{Path, PathBuf};
 
@@ -205,4 +206,114 @@ fn labels_are_strings_or_integers_and_anything_else_names_its_line_and_field() {
             .to_string();
         assert!(err.contains(&format!("{name}.jsonl:2:")) && err.contains("`tags`"), "{name}: {err}");
     }
+}
+
+/// Words of the Turkish slice with a zero-width space (U+200B) and a soft hyphen (U+00AD) put
+/// between them: a BERT tokenizer normalises both away, so they have no sub-token.
+const EMPTY_WORDS: [&str; 2] = ["\u{200b}", "\u{00ad}"];
+
+fn with_empty_words(s: &token_classification::Sentence, k: usize) -> (Vec<String>, Vec<String>) {
+    let (mut words, mut tags) = (Vec::new(), Vec::new());
+    for (i, (w, t)) in s.words.iter().zip(&s.tags).enumerate() {
+        if i == 1 {
+            words.push(EMPTY_WORDS[k % 2].to_string());
+            tags.push("PUNCT".to_string());
+        }
+        words.push(w.clone());
+        tags.push(t.clone());
+    }
+    // At the end of every other sentence too, where a missing tag is not truncation.
+    if k.is_multiple_of(2) {
+        words.push(EMPTY_WORDS[0].to_string());
+        tags.push("PUNCT".to_string());
+    }
+    (words, tags)
+}
+
+fn jsonl(rows: &[(Vec<String>, Vec<String>)], with_tags: bool) -> String {
+    rows.iter()
+        .map(|(w, t)| {
+            let row =
+                if with_tags { serde_json::json!({"tokens": w, "tags": t}) } else { serde_json::json!({"tokens": w}) };
+            row.to_string() + "\n"
+        })
+        .collect()
+}
+
+fn predictions(path: &Path) -> Vec<Vec<serde_json::Value>> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["tags"].as_array().unwrap().clone())
+        .collect()
+}
+
+#[test]
+fn a_word_without_sub_tokens_gets_null_and_moves_no_other_tag() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = root().join("data/tasks/pos-tr-sample");
+    let train = token_classification::read(&data.join("train.conllu")).unwrap();
+    let val = token_classification::read(&data.join("validation.conllu")).unwrap();
+    let plain = |s: &[token_classification::Sentence]| -> Vec<(Vec<String>, Vec<String>)> {
+        s.iter().map(|s| (s.words.clone(), s.tags.clone())).collect()
+    };
+    let spiked = |s: &[token_classification::Sentence]| -> Vec<(Vec<String>, Vec<String>)> {
+        s.iter().enumerate().map(|(k, s)| with_empty_words(s, k)).collect()
+    };
+    let files = |name: &str, rows: &[(Vec<String>, Vec<String>)]| write(&tmp.path().join(name), &jsonl(rows, true));
+    let (train_plain, train_spiked) =
+        (files("train.jsonl", &plain(&train)), files("train-spiked.jsonl", &spiked(&train)));
+    let (val_plain, val_spiked) = (files("val.jsonl", &plain(&val)), files("val-spiked.jsonl", &spiked(&val)));
+
+    // Training: the empty words' tags reach no token, and no neighbour takes them, so the run is
+    // the same bit for bit as on the sentences without them.
+    let run = |name: &str, train: &Path, val: &Path| {
+        let mut c = config(Task::TokenClassification, &tmp.path().join(name), train);
+        (c.validation_file, c.max_steps, c.eval_steps, c.learning_rate) = (val.to_path_buf(), 16, 8, 3e-3);
+        c.max_seq_length = 128;
+        let out = finetune::trainer::train(&c).unwrap();
+        let weights = std::fs::read(out.output_dir.join("final/model.safetensors")).unwrap();
+        (c, out, weights)
+    };
+    let (c, plain_run, plain_weights) = run("plain", &train_plain, &val_plain);
+    let (_, spiked_run, spiked_weights) = run("spiked", &train_spiked, &val_spiked);
+    assert_eq!(plain_run.best, spiked_run.best, "evaluation during training");
+    assert!(plain_weights == spiked_weights, "the empty words changed what was trained");
+
+    // eval: the empty words are not scored (they have no position to score), the others as before.
+    let tagger = plain_run.output_dir.join("final");
+    let eval = |file: &Path| {
+        finetune::evaluate::evaluate_checkpoint(&tagger, &[(file.to_path_buf(), None)], &c, tch::Device::Cpu).unwrap()
+            ["scores"]
+            .clone()
+    };
+    assert_eq!(eval(&val_plain), eval(&val_spiked));
+
+    // predict: null at each empty word, and every other word keeps its own tag.
+    let (input_plain, input_spiked) = (tmp.path().join("in.jsonl"), tmp.path().join("in-spiked.jsonl"));
+    std::fs::write(&input_plain, jsonl(&plain(&val), false)).unwrap();
+    std::fs::write(&input_spiked, jsonl(&spiked(&val), false)).unwrap();
+    let hello =
+        "{\"tokens\": [\"Merhaba\", \"\u{200b}\", \"dünya\", \".\"]}\n{\"tokens\": [\"Merhaba\", \"dünya\", \".\"]}\n";
+    let input_hello = write(&tmp.path().join("hello.jsonl"), hello);
+    let predict = |input: &Path, name: &str| {
+        let out = tmp.path().join(name);
+        finetune::predict::predict(&tagger, input, &out, &c, tch::Device::Cpu).unwrap();
+        predictions(&out)
+    };
+    let (expected, got) = (predict(&input_plain, "p.jsonl"), predict(&input_spiked, "p-spiked.jsonl"));
+    // A tagger of one tag could not show a shift.
+    let distinct: std::collections::BTreeSet<String> = expected.iter().flatten().map(|t| t.to_string()).collect();
+    assert!(distinct.len() >= 3, "{distinct:?}");
+    for (k, ((words, _), (tags, plain_tags))) in spiked(&val).iter().zip(got.iter().zip(&expected)).enumerate() {
+        assert_eq!(tags.len(), words.len());
+        let kept: Vec<&serde_json::Value> =
+            tags.iter().zip(words).filter(|(_, w)| !EMPTY_WORDS.contains(&w.as_str())).map(|(t, _)| t).collect();
+        assert_eq!(kept, plain_tags.iter().collect::<Vec<_>>(), "sentence {k}");
+        for (t, w) in tags.iter().zip(words).filter(|(_, w)| EMPTY_WORDS.contains(&w.as_str())) {
+            assert!(t.is_null(), "sentence {k}: {w:?} tagged {t}");
+        }
+    }
+    let hello = predict(&input_hello, "hello-out.jsonl");
+    assert_eq!(hello[0], [hello[1][0].clone(), serde_json::Value::Null, hello[1][1].clone(), hello[1][2].clone()]);
 }
