@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use training::ranges::Invalid;
 
 use crate::data::classification::Fields;
 
@@ -169,7 +170,8 @@ impl FinetuneConfig {
         let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         let c: FinetuneConfig =
             training::overrides::load_with_overrides(&text, &path.display().to_string(), overrides)?;
-        c.validate().map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let file = path.display().to_string();
+        c.validate().map_err(|e| anyhow::anyhow!("{}", training::ranges::explain(&e, &text, &file, overrides)))?;
         Ok(c)
     }
 
@@ -190,33 +192,64 @@ impl FinetuneConfig {
         own.into_iter().chain(self.validation_files.iter().map(|(l, p)| (p.clone(), Some(l.clone())))).collect()
     }
 
-    /// Checks what the types do not.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks what the types do not, with the rules of docs/configs.md; the error names the key.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        use training::ranges::{at_least, finite, fraction, non_negative, positive};
         let metrics: &[&str] = match self.task {
             Task::Classification => &["", "accuracy", "macro_f1", "loss"],
             Task::TokenClassification => &["", "accuracy", "macro_f1", "f1", "loss"],
             Task::QuestionAnswering => &["", "exact_match", "f1", "loss"],
         };
         if !metrics.contains(&self.metric_for_best_model.as_str()) {
-            return Err(format!(
-                "metric_for_best_model = {:?}: for this task expected one of {:?}",
-                self.metric_for_best_model,
-                &metrics[1..]
+            return Err(Invalid::new(
+                "metric_for_best_model",
+                format!(
+                    "metric_for_best_model = {:?}: for this task expected one of {:?}",
+                    self.metric_for_best_model,
+                    &metrics[1..]
+                ),
             ));
         }
         if self.task == Task::QuestionAnswering && self.doc_stride * 2 >= self.max_seq_length {
-            return Err(format!(
-                "doc_stride = {} must be under half of max_seq_length = {} (windows overlap by doc_stride)",
-                self.doc_stride, self.max_seq_length
+            return Err(Invalid::new(
+                "doc_stride",
+                format!(
+                    "doc_stride = {} must be under half of max_seq_length = {} (windows overlap by doc_stride)",
+                    self.doc_stride, self.max_seq_length
+                ),
             ));
         }
-        if self.per_device_train_batch_size == 0 || self.gradient_accumulation_steps == 0 || self.max_seq_length < 4 {
-            return Err(
-                "per_device_train_batch_size, gradient_accumulation_steps must be ≥ 1 and max_seq_length ≥ 4".into()
-            );
-        }
+        at_least("per_device_train_batch_size", self.per_device_train_batch_size, 1)?;
+        at_least("per_device_eval_batch_size", self.per_device_eval_batch_size, 1)?;
+        at_least("gradient_accumulation_steps", self.gradient_accumulation_steps, 1)?;
+        at_least("max_seq_length", self.max_seq_length, 4)?;
         if self.model_name_or_path.is_empty() && self.scratch_tokenizer.is_empty() {
-            return Err("give model_name_or_path (a model directory) or scratch_tokenizer (a tokenizer.json)".into());
+            return Err(Invalid::new(
+                "model_name_or_path",
+                "give model_name_or_path (a model directory) or scratch_tokenizer (a tokenizer.json)",
+            ));
+        }
+        if self.max_steps == 0 {
+            positive("num_train_epochs", self.num_train_epochs)?;
+        }
+        positive("learning_rate", self.learning_rate)?;
+        fraction("adam_beta1", self.adam_beta1)?;
+        fraction("adam_beta2", self.adam_beta2)?;
+        positive("adam_epsilon", self.adam_epsilon)?;
+        non_negative("weight_decay", self.weight_decay)?;
+        non_negative("max_grad_norm", self.max_grad_norm)?;
+        finite("null_score_diff_threshold", self.null_score_diff_threshold)?;
+        if self.task == Task::Classification
+            && self.attention == Attention::Causal
+            && self.pooling == model::Pooling::Cls
+        {
+            // Under causal attention [CLS] sees only itself: the classifier would be blind.
+            return Err(Invalid::new(
+                "pooling",
+                "pooling = \"cls\" with attention = \"causal\": the first token sees only itself, so the classifier \
+                 sees nothing of the input; use pooling = \"last\" (the only token that has seen the whole input) \
+                 or \"mean\"",
+            ));
         }
         Ok(())
     }

@@ -76,6 +76,15 @@ fn clear_earlier_run(dir: &Path, overwrite: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes `bytes` to `path` through a temporary file, so that a crash leaves the old file or
+/// the new one, never half of one.
+fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).with_context(|| tmp.display().to_string())?;
+    std::fs::rename(&tmp, path).with_context(|| path.display().to_string())?;
+    Ok(())
+}
+
 /// The encoder to start from: its configuration, weights (none from scratch) and tokenizer.
 fn initial_model(c: &FinetuneConfig) -> anyhow::Result<(BertConfig, Option<ModelDir>, Tokenizer)> {
     if c.model_name_or_path.is_empty() {
@@ -120,6 +129,8 @@ fn write_plots(run: &Path, metric: &str) -> anyhow::Result<()> {
 
 /// Trains and evaluates as `c` says.
 pub fn train(c: &FinetuneConfig) -> anyhow::Result<Outcome> {
+    // Loaded configs were checked with the origin of each value; one built in code is checked here.
+    c.validate().map_err(|e| anyhow::anyhow!("{}", e.message))?;
     let device = model::parse_device(&c.device)?;
     let (mut bert_config, init, tokenizer) = initial_model(c)?;
     let train_rows = Rows::read(c.task, &c.train_file, &c.fields, None)?;
@@ -172,10 +183,6 @@ pub fn train(c: &FinetuneConfig) -> anyhow::Result<Outcome> {
         );
     }
 
-    let run = RunDir::lock(&c.output_dir)?;
-    clear_earlier_run(run.path(), c.overwrite_output_dir)?;
-    std::fs::write(run.path().join("config.toml"), toml::to_string_pretty(c)?).context("writing config.toml")?;
-    let mut metrics_log = run.metrics()?;
     tch::manual_seed(c.seed as i64);
     let vs = VarStore::new(device);
     let mut model = TaskModel::new(&vs, c.task, &bert_config, label_list.len() as i64, c.pooling);
@@ -186,6 +193,13 @@ pub fn train(c: &FinetuneConfig) -> anyhow::Result<Outcome> {
         let report = dir.load_weights(&vs, false)?;
         tracing::info!("init {}: {report}", dir.path.display());
     }
+    // Only once the inputs and the init are known good does the run touch its directory, so a
+    // run refused for them leaves nothing behind that would block its rerun.
+    let run = RunDir::lock(&c.output_dir)?;
+    clear_earlier_run(run.path(), c.overwrite_output_dir)?;
+    training::checkpoint::remove_partials(run.path())?;
+    write_atomically(&run.path().join("config.toml"), toml::to_string_pretty(c)?.as_bytes())?;
+    let mut metrics_log = run.metrics()?;
     let steps_per_epoch =
         train_data.len().div_ceil(c.per_device_train_batch_size * c.gradient_accumulation_steps) as u64;
     let total = if c.max_steps > 0 { c.max_steps } else { (c.num_train_epochs * steps_per_epoch as f64).ceil() as u64 };
@@ -215,6 +229,12 @@ pub fn train(c: &FinetuneConfig) -> anyhow::Result<Outcome> {
         _ => format!("inputs, {} labels", label_list.len()),
     };
     tracing::info!("{} training {what}, {total} steps ({steps_per_epoch} per epoch)", train_data.len());
+    if c.warmup_steps > total {
+        tracing::warn!(
+            "warmup_steps = {} exceeds the run's {total} steps: the learning rate never reaches learning_rate",
+            c.warmup_steps
+        );
+    }
 
     let (mut step, mut epoch) = (0u64, 0u64);
     let mut timer = (std::time::Instant::now(), 0usize);
@@ -246,6 +266,22 @@ pub fn train(c: &FinetuneConfig) -> anyhow::Result<Outcome> {
                 loss_sum += loss.double_value(&[]);
             }
             let grad_norm = opt.clip_grad_norm(c.max_grad_norm);
+            if !loss_sum.is_finite() || !grad_norm.is_finite() {
+                bail!(
+                    "step {}: loss {loss_sum}, gradient norm {grad_norm}; the update was not applied. {}Lower \
+                     learning_rate or raise warmup_steps and rerun with --set overwrite_output_dir=true",
+                    step + 1,
+                    if best.is_null() {
+                        String::new()
+                    } else {
+                        format!(
+                            "{} holds the best finite weights so far (step {}). ",
+                            run.path().join("best").display(),
+                            best["step"]
+                        )
+                    }
+                );
+            }
             let lr = schedule.lr_at(step);
             opt.step(lr);
             step += 1;
@@ -291,6 +327,6 @@ pub fn train(c: &FinetuneConfig) -> anyhow::Result<Outcome> {
     }
     save("final")?;
     let results = run.path().join("eval_results.json");
-    std::fs::write(&results, serde_json::to_string_pretty(&best)?).with_context(|| results.display().to_string())?;
+    write_atomically(&results, serde_json::to_string_pretty(&best)?.as_bytes())?;
     Ok(Outcome { output_dir: run.path().to_path_buf(), best, steps: step })
 }
