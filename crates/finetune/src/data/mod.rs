@@ -68,11 +68,25 @@ pub(crate) fn string_field(
     key: &str,
     required: bool,
 ) -> Result<Option<String>, DataError> {
-    match o.get(key) {
+    match present(path, line, o, key, required)? {
+        None => Ok(None),
         Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(DataError::new(path, line, format!("field `{key}` is {}, not a string", kind(other)))),
+    }
+}
+
+/// A field's value; absent (or null) is `None` unless `required`, then an error.
+fn present<'a>(
+    path: &Path,
+    line: usize,
+    o: &'a serde_json::Map<String, serde_json::Value>,
+    key: &str,
+    required: bool,
+) -> Result<Option<&'a serde_json::Value>, DataError> {
+    match o.get(key) {
         None | Some(serde_json::Value::Null) if !required => Ok(None),
         None => Err(DataError::new(path, line, format!("no field `{key}`"))),
-        Some(other) => Err(DataError::new(path, line, format!("field `{key}` is {}, not a string", kind(other)))),
+        Some(v) => Ok(Some(v)),
     }
 }
 
@@ -84,11 +98,9 @@ pub(crate) fn label_field(
     key: &str,
     required: bool,
 ) -> Result<Option<String>, DataError> {
-    match o.get(key) {
-        None | Some(serde_json::Value::Null) if !required => Ok(None),
-        None => Err(DataError::new(path, line, format!("no field `{key}`"))),
-        Some(v) => label_value(v).map(Some).map_err(|why| DataError::new(path, line, format!("field `{key}` {why}"))),
-    }
+    present(path, line, o, key, required)?
+        .map(|v| label_value(v).map_err(|why| DataError::new(path, line, format!("field `{key}` {why}"))))
+        .transpose()
 }
 
 /// A label as its name: a string, or an integer (HF datasets store class ids so). A float is
