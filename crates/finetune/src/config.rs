@@ -223,6 +223,8 @@ impl FinetuneConfig {
         at_least("per_device_eval_batch_size", self.per_device_eval_batch_size, 1)?;
         at_least("gradient_accumulation_steps", self.gradient_accumulation_steps, 1)?;
         at_least("max_seq_length", self.max_seq_length, 4)?;
+        at_least("max_answer_length", self.max_answer_length, 1)?;
+        at_least("n_best_size", self.n_best_size, 1)?;
         if self.model_name_or_path.is_empty() && self.scratch_tokenizer.is_empty() {
             return Err(Invalid::new(
                 "model_name_or_path",

@@ -347,6 +347,20 @@ impl PretrainConfig {
             return Err(Invalid::new("name", format!("name = {:?}: must be a non-empty directory name", self.name)));
         }
         let m = &self.model;
+        at_least("model.hidden_size", m.hidden_size, 1)?;
+        at_least("model.num_hidden_layers", m.num_hidden_layers, 1)?;
+        at_least("model.num_attention_heads", m.num_attention_heads, 1)?;
+        at_least("model.intermediate_size", m.intermediate_size, 1)?;
+        at_least("model.max_position_embeddings", m.max_position_embeddings, 1)?;
+        if m.hidden_size % m.num_attention_heads != 0 {
+            return Err(Invalid::new(
+                "model.hidden_size",
+                format!(
+                    "model.hidden_size = {} is not a multiple of model.num_attention_heads = {}",
+                    m.hidden_size, m.num_attention_heads
+                ),
+            ));
+        }
         fraction("model.hidden_dropout_prob", m.hidden_dropout_prob)?;
         fraction("model.attention_probs_dropout_prob", m.attention_probs_dropout_prob)?;
         let o = &self.objective;

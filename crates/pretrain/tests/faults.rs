@@ -344,6 +344,8 @@ fn settings_outside_their_range_name_the_key_and_its_origin() {
         ("model.hidden_dropout_prob=1.0", "model.hidden_dropout_prob"),
         ("data.alpha=-1", "data.alpha"),
         ("eval.batch_size=0", "eval.batch_size"),
+        ("model.num_attention_heads=0", "model.num_attention_heads"),
+        ("model.hidden_size=30", "model.hidden_size"),
     ] {
         let sets = ["optim.lr=1e-3".to_string(), set.to_string()];
         let err = format!("{:#}", PretrainConfig::load(&path, &sets).unwrap_err());
