@@ -17,6 +17,10 @@ use crate::error::{Error, Result};
 pub const CONFIG_FILE: &str = "config.json";
 /// Weights.
 pub const WEIGHTS_FILE: &str = "model.safetensors";
+/// What transformers' `AutoTokenizer` reads first: the tokenizer class, length and specials.
+pub const TOKENIZER_CONFIG_FILE: &str = "tokenizer_config.json";
+/// The special tokens by role.
+pub const SPECIAL_TOKENS_FILE: &str = "special_tokens_map.json";
 /// Index of sharded weights.
 pub const WEIGHTS_INDEX_FILE: &str = "model.safetensors.index.json";
 /// Tokenizer.
@@ -134,8 +138,9 @@ fn shards_of_index(index: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// Writes a model directory's files into `dir` (which exists): `config.json`,
-/// `model.safetensors` and `tokenizer.json` (the text of one), each synced, recording their
-/// hashes in `sums`.
+/// `model.safetensors`, and `tokenizer.json` (the text of one) with the `tokenizer_config.json`
+/// and `special_tokens_map.json` transformers reads beside it; each synced, its hash recorded in
+/// `sums`.
 pub fn write_files(
     dir: &Path,
     config: &BertConfig,
@@ -148,8 +153,52 @@ pub fn write_files(
     sums.insert(WEIGHTS_FILE, checkpoint::save(vs, &dir.join(WEIGHTS_FILE))?);
     if let Some(json) = tokenizer_json {
         sums.insert(TOKENIZER_FILE, checksums::write_file(&dir.join(TOKENIZER_FILE), json)?);
+        let (tokenizer_config, special_tokens) = tokenizer_settings(config, json, &dir.join(TOKENIZER_FILE))?;
+        for (name, value) in [(TOKENIZER_CONFIG_FILE, tokenizer_config), (SPECIAL_TOKENS_FILE, special_tokens)] {
+            let text =
+                serde_json::to_string_pretty(&value).map_err(|e| Error::weights(&dir.join(name), e.to_string()))?;
+            sums.insert(name, checksums::write_file(&dir.join(name), (text + "\n").as_bytes())?);
+        }
     }
     Ok(())
+}
+
+/// `tokenizer_config.json` and `special_tokens_map.json` for `tokenizer.json`. Without them
+/// transformers' `AutoTokenizer` falls back to a `BertTokenizer` that lower-cases and strips
+/// accents, whatever `tokenizer.json` says; `PreTrainedTokenizerFast` runs `tokenizer.json` as
+/// is. Inputs are cut at the length the model was trained with, else at its position table.
+fn tokenizer_settings(
+    config: &BertConfig,
+    tokenizer_json: &[u8],
+    path: &Path,
+) -> Result<(serde_json::Value, serde_json::Value)> {
+    let json: serde_json::Value = serde_json::from_slice(tokenizer_json)
+        .map_err(|e| Error::Tokenizer { path: path.to_path_buf(), reason: e.to_string() })?;
+    let specials: Vec<&str> = json["added_tokens"]
+        .as_array()
+        .map(|tokens| tokens.iter().filter(|t| t["special"] == true).filter_map(|t| t["content"].as_str()).collect())
+        .unwrap_or_default();
+    let mut map = serde_json::Map::new();
+    for (key, token) in [
+        ("pad_token", "[PAD]"),
+        ("unk_token", "[UNK]"),
+        ("cls_token", "[CLS]"),
+        ("sep_token", "[SEP]"),
+        ("mask_token", "[MASK]"),
+    ] {
+        if specials.contains(&token) {
+            map.insert(key.into(), token.into());
+        }
+    }
+    let trained = ["finetune_max_seq_length", "pretraining_max_length"]
+        .iter()
+        .find_map(|k| config.extra.get(*k).and_then(serde_json::Value::as_i64));
+    let max_length = trained.unwrap_or(config.max_position_embeddings).min(config.max_position_embeddings);
+    let mut tokenizer_config = map.clone();
+    tokenizer_config.insert("tokenizer_class".into(), "PreTrainedTokenizerFast".into());
+    tokenizer_config.insert("model_max_length".into(), max_length.into());
+    tokenizer_config.insert("clean_up_tokenization_spaces".into(), false.into());
+    Ok((serde_json::Value::Object(tokenizer_config), serde_json::Value::Object(map)))
 }
 
 /// Saves a model directory: `config.json`, `model.safetensors`, the tokenizer's

@@ -58,11 +58,11 @@ fn model_config(config: &PretrainConfig, corpus: &Corpus) -> anyhow::Result<(Ber
         if c.vocab_size < vocab {
             bail!("init {}: vocab_size = {} but the corpus tokenizer has {vocab} ids", config.init, c.vocab_size);
         }
-        c.is_decoder = causal;
+        record_pretraining(&mut c, config);
         return Ok((c, Some(dir)));
     }
     let m = &config.model;
-    let c = BertConfig {
+    let mut c = BertConfig {
         vocab_size: vocab,
         hidden_size: m.hidden_size,
         num_hidden_layers: m.num_hidden_layers,
@@ -72,12 +72,24 @@ fn model_config(config: &PretrainConfig, corpus: &Corpus) -> anyhow::Result<(Ber
         attention_probs_dropout_prob: m.attention_probs_dropout_prob,
         max_position_embeddings: m.max_position_embeddings,
         pad_token_id: corpus.manifest().tokenizer.special_ids.pad.map_or(0, i64::from),
-        is_decoder: causal,
         architectures: Some(vec![if causal { "BertLMHeadModel" } else { "BertForMaskedLM" }.to_string()]),
         ..BertConfig::default()
     };
+    record_pretraining(&mut c, config);
     c.validate().map_err(|e| anyhow::anyhow!("[model]: {e}"))?;
     Ok((c, None))
+}
+
+/// Records how the encoder was pretrained in keys of our own, and leaves `is_decoder` false:
+/// with it true, transformers' `AutoModelFor…` would run causal attention, and a classifier's
+/// `[CLS]` would see only itself. Causal scoring in Python passes `is_decoder=True` itself.
+fn record_pretraining(c: &mut BertConfig, config: &PretrainConfig) {
+    let objective = config.objective.kind;
+    let window = config.seq_len() + i64::from(objective == Objective::Causal);
+    c.is_decoder = false;
+    c.extra.insert("pretraining_objective".into(), json!(objective));
+    c.extra.insert("pretraining_k".into(), json!(config.objective.k));
+    c.extra.insert("pretraining_max_length".into(), json!(window));
 }
 
 /// Refuses an init checkpoint whose tokenizer is not the corpus's (ids would mean other words).

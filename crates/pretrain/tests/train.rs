@@ -276,3 +276,38 @@ fn eval_refuses_a_checkpoint_without_a_trained_lm_head() {
         "{err}"
     );
 }
+
+#[test]
+fn transformers_loads_the_pretrained_encoder_as_trained_with_no_extra_arguments() {
+    let _g = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = config(tmp.path(), "export");
+    c.optim.max_steps = 3;
+    let out = pretrain::train(&c, Resume::No, no_stop()).unwrap();
+    let final_dir = out.run_dir.join("final");
+    // Cased text with accents: a lower-casing fallback tokenizer would change its ids.
+    let texts = ["Alle Menschen sind frei", "Lütfen ÇOK güzel", "Все люди рождаются свободными"];
+    let ours = tokenizers::Tokenizer::from_file(final_dir.join("tokenizer.json")).unwrap();
+    let want: Vec<Vec<u32>> = texts.iter().map(|t| ours.encode(*t, true).unwrap().get_ids().to_vec()).collect();
+    let python = root().join(".venv/bin/python");
+    let got = std::process::Command::new(&python)
+        .arg(root().join("tests/parity/hf_roundtrip.py"))
+        .arg(&final_dir)
+        .args(texts)
+        .output()
+        .unwrap();
+    assert!(got.status.success(), "{}", String::from_utf8_lossy(&got.stderr));
+    let got: serde_json::Value = serde_json::from_slice(&got.stdout).unwrap();
+    // PreTrainedTokenizerFast (transformers 5 names its class TokenizersBackend), not BERT's
+    // lower-casing fallback.
+    let class = got["tokenizer_class"].as_str().unwrap();
+    assert!(["PreTrainedTokenizerFast", "TokenizersBackend"].contains(&class), "{class}");
+    assert_eq!(got["ids"], serde_json::json!(want), "AutoTokenizer's ids differ from ours");
+    // The row length it was trained with: k + 1 = 17 positions.
+    assert_eq!((got["model_max_length"].as_u64(), got["truncated_length"].as_u64()), (Some(17), Some(17)));
+    assert_eq!(got["is_decoder"], false);
+    assert_eq!(got["cls_states_differ"], true, "[CLS] has the same state for every input: causal attention");
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(final_dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!((saved["pretraining_objective"].as_str(), saved["pretraining_k"].as_u64()), (Some("causal"), Some(16)));
+}
