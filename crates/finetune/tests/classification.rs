@@ -121,6 +121,17 @@ fn language_id_learns_per_language_and_writes_hf_checkpoints() {
         std::fs::read_to_string(&predictions).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!((rows, predicted.len()), (gold.len(), gold.len()));
     assert_eq!(predicted[0]["logits"].as_array().unwrap().len(), 17);
+    // transformers' pipeline on the same directory, with no extra arguments, agrees row by row.
+    let python = root().join(".venv/bin/python");
+    let hf = std::process::Command::new(&python)
+        .arg(root().join("tests/parity/hf_pipeline.py"))
+        .args([out.output_dir.join("best").as_os_str(), val.as_os_str(), predictions.as_os_str()])
+        .output()
+        .unwrap();
+    assert!(hf.status.success(), "{}", String::from_utf8_lossy(&hf.stderr));
+    let hf: serde_json::Value = serde_json::from_slice(&hf.stdout).unwrap();
+    assert_eq!(hf["labels_equal"], hf["rows"], "pipeline labels differ from predict's: {hf}");
+    assert!(hf["max_probability_difference"].as_f64().unwrap() < 1e-4, "{hf}");
     let right = gold.iter().zip(&predicted).filter(|(g, p)| p["label"].as_str() == Some(g.as_str())).count();
     let best_accuracy = out.best["scores"]["all"]["accuracy"].as_f64().unwrap();
     assert!((right as f64 / gold.len() as f64 - best_accuracy).abs() < 1e-9, "predict disagrees with evaluation");
