@@ -76,15 +76,6 @@ fn clear_earlier_run(dir: &Path, overwrite: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes `bytes` to `path` through a temporary file, so that a crash leaves the old file or
-/// the new one, never half of one.
-fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).with_context(|| tmp.display().to_string())?;
-    std::fs::rename(&tmp, path).with_context(|| path.display().to_string())?;
-    Ok(())
-}
-
 /// The encoder to start from: its configuration, weights (none from scratch) and tokenizer.
 fn initial_model(c: &FinetuneConfig) -> anyhow::Result<(BertConfig, Option<ModelDir>, Tokenizer)> {
     if c.model_name_or_path.is_empty() {
@@ -198,7 +189,7 @@ pub fn train(c: &FinetuneConfig) -> anyhow::Result<Outcome> {
     let run = RunDir::lock(&c.output_dir)?;
     clear_earlier_run(run.path(), c.overwrite_output_dir)?;
     training::checkpoint::remove_partials(run.path())?;
-    write_atomically(&run.path().join("config.toml"), toml::to_string_pretty(c)?.as_bytes())?;
+    training::run_dir::write_atomically(&run.path().join("config.toml"), toml::to_string_pretty(c)?.as_bytes())?;
     let mut metrics_log = run.metrics()?;
     let steps_per_epoch =
         train_data.len().div_ceil(c.per_device_train_batch_size * c.gradient_accumulation_steps) as u64;
@@ -327,6 +318,6 @@ pub fn train(c: &FinetuneConfig) -> anyhow::Result<Outcome> {
     }
     save("final")?;
     let results = run.path().join("eval_results.json");
-    write_atomically(&results, serde_json::to_string_pretty(&best)?.as_bytes())?;
+    training::run_dir::write_atomically(&results, serde_json::to_string_pretty(&best)?.as_bytes())?;
     Ok(Outcome { output_dir: run.path().to_path_buf(), best, steps: step })
 }

@@ -212,6 +212,7 @@ pub fn train_data_parallel(
     let schedule =
         Schedule { lr: o.lr, min_lr: o.min_lr, warmup_steps: o.warmup_steps, total_steps: o.max_steps, decay: o.decay };
     let config_hash = config.resume_hash(&corpus.manifest().fingerprint, world);
+    let settings = config.resume_settings(&corpus.manifest().fingerprint, world);
 
     let (mut step, mut tokens_seen) = (0u64, 0u64);
     let mut restored_drawn = std::collections::BTreeMap::<String, u64>::new();
@@ -240,7 +241,7 @@ pub fn train_data_parallel(
         Resume::From(p) => Some((checkpoint::verify(&p).with_context(|| format!("--resume {}", p.display()))?, p)),
     };
     if let Some((state, dir)) = from {
-        check_resumable(config, &state, &dir, &corpus.manifest().fingerprint, world, &config_hash)?;
+        check_resumable(&settings, &config_hash, &state, &dir)?;
         ModelDir::open(&dir)?.load_weights(&vs, false)?;
         opt.load(&dir.join(checkpoint::OPTIMIZER_FILE))?;
         (step, tokens_seen) = (state.step, state.tokens_seen);
@@ -426,7 +427,7 @@ pub fn train_data_parallel(
                 metric,
                 extra: json!({
                     "tokens_drawn": languages.iter().zip(&drawn).map(|(l, n)| (l.to_string(), *n)).collect::<std::collections::BTreeMap<_, _>>(),
-                    "settings": config.resume_settings(&corpus.manifest().fingerprint, world),
+                    "settings": &settings,
                 }),
             };
             let dir = checkpoint::write(&checkpoints, &bert_config, &vs, &tokenizer_json, &opt, &state)?;
@@ -478,16 +479,13 @@ fn non_finite_advice(step: u64, loss: f64, grad_norm: f64, checkpoints: &Path) -
 /// Refuses a checkpoint written with settings that must not change on resume, naming them;
 /// logs each setting that may change and did (see [`crate::config::RESUMABLE`]).
 fn check_resumable(
-    config: &PretrainConfig,
+    now: &std::collections::BTreeMap<String, String>,
+    config_hash: &str,
     state: &TrainerState,
     dir: &Path,
-    fingerprint: &str,
-    world: usize,
-    config_hash: &str,
 ) -> anyhow::Result<()> {
     let before: std::collections::BTreeMap<String, String> =
         serde_json::from_value(state.extra["settings"].clone()).unwrap_or_default();
-    let now = config.resume_settings(fingerprint, world);
     let changed: Vec<(&String, Option<&String>, Option<&String>)> = before
         .keys()
         .chain(now.keys())
@@ -535,9 +533,5 @@ fn write_plots(run: &Path) -> anyhow::Result<()> {
 }
 
 fn write_resolved_config(run: &Path, config: &PretrainConfig) -> anyhow::Result<()> {
-    let path = run.join("config.toml");
-    let tmp = run.join("config.toml.tmp");
-    std::fs::write(&tmp, toml::to_string_pretty(config)?).with_context(|| tmp.display().to_string())?;
-    std::fs::rename(&tmp, &path).with_context(|| path.display().to_string())?;
-    Ok(())
+    Ok(training::run_dir::write_atomically(&run.join("config.toml"), toml::to_string_pretty(config)?.as_bytes())?)
 }

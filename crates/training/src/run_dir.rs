@@ -61,6 +61,16 @@ impl RunDir {
     }
 }
 
+/// Writes `bytes` to `path` through a temporary sibling that is renamed into place, so that a
+/// crash leaves the old file or the new one, never half of one.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    let tmp = path.with_file_name(name);
+    std::fs::write(&tmp, bytes).at(&tmp)?;
+    std::fs::rename(&tmp, path).at(path)
+}
+
 /// The machine-readable log: one JSON object per line.
 #[derive(Debug)]
 pub struct Metrics {
@@ -99,9 +109,7 @@ impl Metrics {
         if dropped == 0 {
             return Ok(0);
         }
-        let tmp = path.with_extension("jsonl.tmp");
-        std::fs::write(&tmp, kept).at(&tmp)?;
-        std::fs::rename(&tmp, path).at(path)?;
+        write_atomically(path, kept.as_bytes())?;
         Ok(dropped)
     }
 }
