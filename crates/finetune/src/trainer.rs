@@ -101,9 +101,9 @@ fn initial_model(c: &FinetuneConfig) -> anyhow::Result<(BertConfig, Option<Model
 
 /// `training.png` (loss, learning rate) and `validation.png` (the metric per language, and
 /// over all rows) next to `metrics.jsonl`.
-fn write_plots(run: &Path, metric: &str) -> anyhow::Result<()> {
+fn write_plots(run: &Path, metric: &str, schedule: &Schedule) -> anyhow::Result<()> {
     let rows = plots::read_metrics(&run.join(training::run_dir::METRICS_FILE))?;
-    plots::training_curves(&rows, &run.join("training.png"))?;
+    plots::training_curves(&rows, Some(schedule), &run.join("training.png"))?;
     let mut per_lang: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
     for r in rows.iter().filter(|r| r["split"] == "validation") {
         let (Some(step), Some(scores)) = (r["step"].as_f64(), r["scores"].as_object()) else { continue };
@@ -297,7 +297,7 @@ pub fn train(c: &FinetuneConfig) -> anyhow::Result<Outcome> {
                 let row = json!({"step": step, "epoch": epoch, "split": "validation", "metric": metric,
                     "scores": scores, "average_over_languages": average_over_languages(&scores)});
                 metrics_log.write(&row)?;
-                write_plots(run.path(), metric)?;
+                write_plots(run.path(), metric, &schedule)?;
                 tracing::info!("step {step}: validation {metric} {:.4} (loss {:.4})", value.abs(), overall.loss);
                 if value > best_value {
                     (best_value, best, since_best) = (value, row, 0);

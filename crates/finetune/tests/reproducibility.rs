@@ -37,6 +37,7 @@ fn metrics(dir: &Path) -> Vec<serde_json::Value> {
         .map(|l| {
             let mut row: serde_json::Value = serde_json::from_str(l).unwrap();
             row.as_object_mut().unwrap().remove("samples_per_s");
+            row.as_object_mut().unwrap().remove("time");
             row
         })
         .collect()

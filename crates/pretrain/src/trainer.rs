@@ -411,7 +411,7 @@ pub fn train_data_parallel(
                         "unigram_entropy": e.unigram_entropy}))?;
                 }
             }
-            write_plots(&run_path)?;
+            write_plots(&run_path, &schedule)?;
             let mean = last_eval.iter().map(|e| e.loss).sum::<f64>() / last_eval.len().max(1) as f64;
             tracing::info!("step {step}: validation loss {mean:.4} (mean over {} languages)", last_eval.len());
             metric = Some(mean);
@@ -518,9 +518,9 @@ fn check_resumable(
 
 /// `training.png` (loss, learning rate) and `validation.png` (loss per language) next to
 /// `metrics.jsonl`.
-fn write_plots(run: &Path) -> anyhow::Result<()> {
+fn write_plots(run: &Path, schedule: &Schedule) -> anyhow::Result<()> {
     let rows = plots::read_metrics(&run.join(training::run_dir::METRICS_FILE))?;
-    plots::training_curves(&rows, &run.join("training.png"))?;
+    plots::training_curves(&rows, Some(schedule), &run.join("training.png"))?;
     let mut per_lang: std::collections::BTreeMap<String, Vec<(f64, f64)>> = Default::default();
     for r in rows.iter().filter(|r| r["split"] == "validation") {
         if let (Some(lang), Some(step), Some(loss)) = (r["lang"].as_str(), r["step"].as_f64(), r["loss"].as_f64()) {

@@ -7,7 +7,8 @@
 //! - [`schedule`]: warm-up then cosine or linear decay, a pure function of the step;
 //! - [`checkpoint`]: atomic step checkpoints (model directory + optimizer + trainer state),
 //!   newest-valid lookup, keep-last and keep-best retention;
-//! - [`run_dir`]: the run directory's lock and `metrics.jsonl`;
+//! - [`run_dir`]: the run directory's lock and `metrics.jsonl` (time-stamped rows);
+//! - [`tensorboard`]: `report_to = ["tensorboard"]`: the rows as TensorBoard scalars;
 //! - [`overrides`]: typed TOML configs with `--set key=value`, and where each value came from;
 //! - [`ranges`]: the range rules of numeric settings, with errors naming the key and its origin;
 //! - [`seed`]: keyed randomness, so that resuming replays shuffles and dropout exactly;
@@ -26,9 +27,11 @@ pub mod ranges;
 pub mod run_dir;
 pub mod schedule;
 pub mod seed;
+pub mod tensorboard;
 
 pub use adamw::{AdamW, AdamWConfig};
 pub use checkpoint::TrainerState;
 pub use error::{Error, Result};
 pub use run_dir::{Metrics, RunDir};
 pub use schedule::{Decay, Schedule};
+pub use tensorboard::ReportTo;

@@ -1,14 +1,16 @@
-//! PNG charts for people, drawn from `metrics.jsonl` next to it: the training curves (loss and
-//! learning rate over steps) and line charts of one value per language over steps. The font is
+//! PNG charts for people, drawn from `metrics.jsonl` next to it: the training curves (training
+//! and validation loss, the learning rate of every step) and line charts of one value per
+//! language over steps, each with its legend beside the plot. The font is
 //! embedded (DejaVu Sans), so charts render on machines without system fonts. Each chart is
 //! written to a temporary file and renamed.
 
 use std::path::Path;
 use std::sync::Once;
 
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 
-use crate::{Error, Result};
+use crate::{Error, Result, Schedule};
 
 /// One line: its name and (step, value) points.
 pub type Series = (String, Vec<(f64, f64)>);
@@ -38,20 +40,55 @@ pub fn training_series(rows: &[serde_json::Value], key: &str) -> Vec<(f64, f64)>
         .collect()
 }
 
-/// `training.png`: training loss (left) and learning rate (right) over steps.
-pub fn training_curves(rows: &[serde_json::Value], path: &Path) -> Result<()> {
-    let loss = training_series(rows, "loss");
-    let lr = training_series(rows, "lr");
+/// (step, validation loss) of the evaluation rows: fine-tuning's loss over all rows
+/// (`scores.all.loss`), or pretraining's mean over the languages evaluated at a step.
+pub fn validation_loss_series(rows: &[serde_json::Value]) -> Vec<(f64, f64)> {
+    let mut by_step: std::collections::BTreeMap<u64, (f64, usize)> = Default::default();
+    for r in rows.iter().filter(|r| r.get("split").and_then(|s| s.as_str()) == Some("validation")) {
+        let Some(step) = r.get("step").and_then(|s| s.as_u64()) else { continue };
+        let loss = match r.get("scores") {
+            Some(scores) => scores.get("all").and_then(|a| a.get("loss")),
+            None => r.get("loss"),
+        };
+        if let Some(loss) = loss.and_then(|l| l.as_f64()).filter(|l| l.is_finite()) {
+            let entry = by_step.entry(step).or_insert((0.0, 0));
+            *entry = (entry.0 + loss, entry.1 + 1);
+        }
+    }
+    by_step.into_iter().map(|(step, (sum, n))| (step as f64, sum / n as f64)).collect()
+}
+
+/// The learning rate of every step up to the last logged one, from the schedule itself: logged
+/// rows alone (every `logging_steps`) can miss a warm-up entirely.
+fn schedule_series(schedule: &Schedule, last_step: u64) -> Vec<(f64, f64)> {
+    let stride = (last_step / 2000).max(1);
+    // Row `s` logs the rate its update used: `lr_at(s - 1)`.
+    (1..=last_step).step_by(stride as usize).chain([last_step]).map(|s| (s as f64, schedule.lr_at(s - 1))).collect()
+}
+
+/// `training.png`: training and validation loss (left), learning rate (right) over steps; with
+/// the run's schedule, the rate of every step (warm-up included), else the logged rates.
+pub fn training_curves(rows: &[serde_json::Value], schedule: Option<&Schedule>, path: &Path) -> Result<()> {
+    let mut losses = vec![("training".to_string(), training_series(rows, "loss"))];
+    let validation = validation_loss_series(rows);
+    if !validation.is_empty() {
+        losses.push(("validation".to_string(), validation));
+    }
+    let logged_lr = training_series(rows, "lr");
+    let lr = match (schedule, logged_lr.last()) {
+        (Some(schedule), Some(&(last, _))) => schedule_series(schedule, last as u64),
+        _ => logged_lr,
+    };
     draw(path, |root| {
         let (left, right) = root.split_horizontally(SIZE.0 / 2);
-        panel(&left, "training loss", "loss", &[("loss".into(), loss.clone())])?;
-        panel(&right, "learning rate", "lr", &[("lr".into(), lr.clone())])
+        panel(&left, "loss", "loss", &losses, false)?;
+        panel(&right, "learning rate", "lr", &[("lr".into(), lr.clone())], true)
     })
 }
 
-/// A line chart of several series (one per language, say).
+/// A line chart of several series (one per language, say), the legend beside the plot.
 pub fn line_chart(path: &Path, title: &str, y_label: &str, series: &[Series]) -> Result<()> {
-    draw(path, |root| panel(root, title, y_label, series))
+    draw(path, |root| panel(root, title, y_label, series, false))
 }
 
 type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
@@ -72,7 +109,34 @@ fn draw(path: &Path, paint: impl Fn(&Area) -> DrawResult) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })
 }
 
-fn panel(area: &Area, title: &str, y_label: &str, series: &[Series]) -> DrawResult {
+/// Tableau's ten categorical colours: distinct on white and for the common colour-vision
+/// deficiencies; series past the tenth repeat them dashed, past the twentieth dotted.
+const COLOURS: [(u8, u8, u8); 10] = [
+    (31, 119, 180),
+    (255, 127, 14),
+    (44, 160, 44),
+    (214, 39, 40),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (127, 127, 127),
+    (188, 189, 34),
+    (23, 190, 207),
+];
+
+/// How series `i` is drawn: its colour, and whether dashed (1) or dotted (2) rather than solid.
+fn line_style(i: usize) -> (RGBColor, usize) {
+    let (r, g, b) = COLOURS[i % COLOURS.len()];
+    (RGBColor(r, g, b), (i / COLOURS.len()) % 3)
+}
+
+const LEGEND_ROW: i32 = 17;
+
+fn panel(area: &Area, title: &str, y_label: &str, series: &[Series], from_zero: bool) -> DrawResult {
+    // The legend gets a column of its own (two past what one holds), so it never hides a line.
+    let rows_fit = ((area.dim_in_pixel().1 as i32 - 60) / LEGEND_ROW).max(1) as usize;
+    let columns = if series.len() <= 1 { 0 } else { series.len().div_ceil(rows_fit).min(2) };
+    let (plot, legend) = area.split_horizontally(area.dim_in_pixel().0 as i32 - 104 * columns as i32);
     let points = series.iter().flat_map(|(_, p)| p.iter());
     let (mut x_max, mut y_min, mut y_max) = (1.0f64, f64::INFINITY, f64::NEG_INFINITY);
     for &(x, y) in points {
@@ -83,13 +147,17 @@ fn panel(area: &Area, title: &str, y_label: &str, series: &[Series]) -> DrawResu
     if !y_min.is_finite() {
         (y_min, y_max) = (0.0, 1.0);
     }
+    if from_zero {
+        y_min = y_min.min(0.0);
+    }
     let pad = ((y_max - y_min) * 0.05).max(1e-9);
-    let mut chart = ChartBuilder::on(area)
+    let y_low = if from_zero && y_min >= 0.0 { 0.0 } else { y_min - pad };
+    let mut chart = ChartBuilder::on(&plot)
         .caption(title, ("sans-serif", 22))
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(64)
-        .build_cartesian_2d(0.0..x_max, (y_min - pad)..(y_max + pad))?;
+        .build_cartesian_2d(0.0..x_max, y_low..(y_max + pad))?;
     chart
         .configure_mesh()
         .x_desc("step")
@@ -97,21 +165,28 @@ fn panel(area: &Area, title: &str, y_label: &str, series: &[Series]) -> DrawResu
         .y_desc(y_label)
         .label_style(("sans-serif", 14))
         .draw()?;
-    for (i, (name, points)) in series.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
-        chart
-            .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))?
-            .label(name.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+    for (i, (_, points)) in series.iter().enumerate() {
+        let (colour, dash) = line_style(i);
+        let style = colour.stroke_width(2);
+        let points = points.iter().copied();
+        match dash {
+            0 => chart.draw_series(LineSeries::new(points, style))?,
+            1 => chart.draw_series(DashedLineSeries::new(points, 8, 5, style))?,
+            _ => chart.draw_series(DashedLineSeries::new(points, 2, 4, style))?,
+        };
     }
-    if series.len() > 1 {
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 12))
-            .draw()?;
+    for (i, (name, _)) in series.iter().enumerate().filter(|_| columns > 0) {
+        let (colour, dash) = line_style(i);
+        let x = 4 + 104 * (i / rows_fit) as i32;
+        let y = 48 + LEGEND_ROW * (i % rows_fit) as i32;
+        let stroke = colour.stroke_width(2);
+        let sample = vec![(x, y), (x + 22, y)];
+        match dash {
+            0 => legend.draw(&PathElement::new(sample, stroke))?,
+            1 => legend.draw(&DashedPathElement::new(sample, 6, 3, stroke))?,
+            _ => legend.draw(&DashedPathElement::new(sample, 2, 3, stroke))?,
+        }
+        legend.draw(&Text::new(name.clone(), (x + 27, y - 7), ("sans-serif", 13)))?;
     }
     Ok(())
 }
@@ -128,7 +203,7 @@ mod tests {
             .chain([serde_json::json!({"step": 20, "split": "validation", "lang": "de", "loss": 2.0})])
             .collect();
         let path = tmp.path().join("training.png");
-        training_curves(&rows, &path).unwrap();
+        training_curves(&rows, None, &path).unwrap();
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!(&bytes[1..4], b"PNG");
         assert_eq!(training_series(&rows, "loss").len(), 20, "validation rows are not training points");
@@ -141,5 +216,41 @@ mod tests {
         line_chart(&blank, "", "", &[]).unwrap();
         assert!(std::fs::metadata(&chart).unwrap().len() > std::fs::metadata(&blank).unwrap().len());
         assert!(!tmp.path().join("validation.partial.png").exists());
+    }
+
+    #[test]
+    fn the_lr_chart_shows_a_warm_up_that_no_logged_row_saw() {
+        let schedule =
+            Schedule { lr: 1e-3, min_lr: 0.0, warmup_steps: 8, total_steps: 100, decay: crate::Decay::Linear };
+        // Logged every 10 steps: the first row is already past the warm-up.
+        let lr = schedule_series(&schedule, 30);
+        assert_eq!(lr[0], (1.0, 1e-3 / 8.0));
+        assert_eq!(
+            lr.iter().map(|p| p.0).collect::<Vec<_>>(),
+            (1..=30).map(f64::from).chain([30.0]).collect::<Vec<_>>()
+        );
+        assert!((lr[7].1 - 1e-3).abs() < 1e-15, "step 8 is the first at the peak");
+    }
+
+    #[test]
+    fn validation_loss_is_read_from_both_stages_rows() {
+        let rows = vec![
+            serde_json::json!({"step": 10, "split": "validation", "lang": "de", "loss": 2.0}),
+            serde_json::json!({"step": 10, "split": "validation", "lang": "fi", "loss": 4.0}),
+            serde_json::json!({"step": 20, "split": "validation", "scores": {"all": {"loss": 0.5}, "de": {"loss": 0.1}}}),
+            serde_json::json!({"step": 20, "loss": 9.0}),
+        ];
+        assert_eq!(validation_loss_series(&rows), [(10.0, 3.0), (20.0, 0.5)]);
+    }
+
+    #[test]
+    fn thirty_languages_get_thirty_different_lines() {
+        let styles: std::collections::BTreeSet<_> = (0..30)
+            .map(|i| {
+                let (c, d) = line_style(i);
+                (c.0, c.1, c.2, d)
+            })
+            .collect();
+        assert_eq!(styles.len(), 30);
     }
 }

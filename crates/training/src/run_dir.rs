@@ -1,11 +1,13 @@
 //! A run directory: locked (by the OS) against a second run writing into it, with `metrics.jsonl`
-//! appended line by line (flushed, so a crash loses at most the line being written).
+//! appended line by line (flushed, so a crash loses at most the line being written), each row
+//! stamped with its wall-clock time, and mirrored to TensorBoard when the run reports there.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, IoContext, Result};
+use crate::tensorboard::{EventFile, ReportTo};
 
 /// Name of the lock file.
 pub const LOCK_FILE: &str = "run.lock";
@@ -57,7 +59,7 @@ impl RunDir {
     pub fn metrics(&self) -> Result<Metrics> {
         let path = self.path.join(METRICS_FILE);
         let file = OpenOptions::new().create(true).append(true).open(&path).at(&path)?;
-        Ok(Metrics { path, file })
+        Ok(Metrics { path, file, events: None })
     }
 }
 
@@ -76,15 +78,36 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 pub struct Metrics {
     path: PathBuf,
     file: File,
+    events: Option<EventFile>,
 }
 
 impl Metrics {
-    /// Appends one row.
+    /// Also reports every row to `targets` from now on; TensorBoard's event file is rebuilt from
+    /// the rows already logged (a resumed run's, after [`Metrics::truncate_after`]).
+    pub fn report_to(&mut self, targets: &[ReportTo]) -> Result<()> {
+        if targets.contains(&ReportTo::Tensorboard) {
+            let run = self.path.parent().unwrap_or(Path::new("."));
+            self.events = Some(EventFile::rebuild(run, &crate::plots::read_metrics(&self.path)?)?);
+        }
+        Ok(())
+    }
+
+    /// Appends one row, with `time` (seconds since the Unix epoch) added to an object that has
+    /// none, so that every row tells when it was written.
     pub fn write(&mut self, row: &serde_json::Value) -> Result<()> {
+        let mut row = row.clone();
+        if let Some(fields) = row.as_object_mut() {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            fields.entry("time").or_insert(serde_json::json!((now.as_secs_f64() * 1e3).round() / 1e3));
+        }
         let mut line = row.to_string();
         line.push('\n');
         self.file.write_all(line.as_bytes()).at(&self.path)?;
-        self.file.flush().at(&self.path)
+        self.file.flush().at(&self.path)?;
+        match &mut self.events {
+            Some(events) => events.write(&row),
+            None => Ok(()),
+        }
     }
 
     /// Drops rows whose `step` is greater than `step` (left by a run that crashed after its last
