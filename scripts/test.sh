@@ -15,6 +15,19 @@ echo "== cargo test"
 # --release: the tests train and encode real tokenizers, and share the build with the binaries.
 cargo test --release --workspace 2>&1
 
+echo "== the README's cargo run commands start without compiling"
+# crates/workspace-hack (cargo hakari) gives every member the same dependency features, so a
+# `cargo run -p X` after this script's builds reuses them; regenerate it with `cargo hakari
+# generate` after changing dependencies.
+for pkg in corpus pretrain finetune; do
+  built="$(cargo build --release -p "$pkg" 2>&1)"
+  if grep -q "Compiling" <<<"$built"; then
+    echo "cargo build --release -p $pkg recompiled after the workspace build (features differ: run cargo hakari generate):" >&2
+    grep "Compiling" <<<"$built" >&2
+    exit 1
+  fi
+done
+
 echo "== parity with Python tokenizers (corpus shards)"
 cargo build --release --quiet -p corpus
 work="$(mktemp -d)"
