@@ -336,8 +336,10 @@ fn language_stats(
             });
         }
         if validation.docs == 0 && config.val_fraction > 0.0 {
+            // Pretraining reports no validation figure for such a language.
+            let fix = if config.min_val_docs == 0 { "; hold out some with --min-val-docs N" } else { "" };
             tracing::warn!(
-                "{lang}: no validation documents ({} documents, val_fraction {})",
+                "{lang}: no validation documents ({} documents, val_fraction {}){fix}",
                 train.docs,
                 config.val_fraction
             );
