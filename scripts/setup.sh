@@ -31,7 +31,8 @@ print("\n".join(r for r in requires("torch") if "extra ==" not in r and not r.st
 PY
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$venv/.torch-deps.txt"
     grep -v '^torch==' scripts/requirements.txt > "$venv/.requirements-light.txt"
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$venv/.requirements-light.txt"
+    # --no-warn-conflicts: pip would report the left-out triton as a broken requirement of torch.
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-warn-conflicts -r "$venv/.requirements-light.txt"
     "$venv/bin/python" -m pip uninstall --quiet --yes triton >/dev/null 2>&1 || true
   else
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r scripts/requirements.txt
