@@ -10,7 +10,7 @@
 # pretrained encoders:
 #   target/release/pretrain --config configs/pretrain/tiny.toml                       # runs/tiny
 #   target/release/pretrain --config configs/pretrain/tiny.toml \
-#       --set name=tiny-mlm --set objective.kind=mlm                                   # runs/tiny-mlm
+#       --set output_dir=runs/tiny-mlm --set objective.kind=mlm                        # runs/tiny-mlm
 # Finished runs (runs/real/<task>/<init>-<attention>[-seedN]/eval_results.json) are not redone.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

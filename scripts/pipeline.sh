@@ -41,6 +41,6 @@ echo "== corpus: $config_dir/corpus/sample.toml"
 ./target/release/corpus build --config "$config_dir/corpus/sample.toml"
 # The sample is ~100 KB of text: 300 steps of the tiny model are plenty (about a minute).
 NAME=sample PRETRAIN_CONFIG="$config_dir/pretrain/tiny.toml" \
-  PRETRAIN_SET="--set optim.max_steps=300 --set optim.warmup_steps=30 --set eval.every=100 --set checkpoint.every=100 --set log.every=50" \
+  PRETRAIN_SET="--set max_steps=300 --set warmup_steps=30 --set eval_steps=100 --set save_steps=100 --set logging_steps=50" \
   exec ./scripts/pretrain-then-finetune.sh corpora/sample \
   "$config_dir/finetune/lid-sample.toml" "$config_dir/finetune/pos-tr-sample.toml"

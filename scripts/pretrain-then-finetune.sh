@@ -7,10 +7,10 @@
 # Environment:
 #   PRETRAIN_CONFIG   pretraining preset (default configs/pretrain/tiny.toml)
 #   NAME              run name (default: the corpus folder's name): runs/NAME/ holds the
-#                     pretraining, runs/NAME/finetune/<task>/ each fine-tuning
+#                     pretraining (its output_dir), runs/NAME/finetune/<task>/ each fine-tuning
 #   LAUNCH            prefix for the pretraining command, e.g. "scripts/launch.sh 8" or
 #                     "torchrun --nproc-per-node=8 --no-python" (default: one process)
-#   PRETRAIN_SET, FINETUNE_SET   extra --set arguments, e.g. PRETRAIN_SET="--set optim.max_steps=500"
+#   PRETRAIN_SET, FINETUNE_SET   extra --set arguments, e.g. PRETRAIN_SET="--set max_steps=500"
 #
 # Re-running resumes an interrupted pretraining and skips finished stages; the first failing
 # stage stops the loop with its own error.
@@ -40,7 +40,7 @@ else
   [ -d "runs/$name/checkpoints" ] && [ -n "$(ls -A "runs/$name/checkpoints")" ] && resume=(--resume)
   echo "== pretrain: $pretrain_config on $corpus → runs/$name ${resume[*]}"
   # shellcheck disable=SC2086
-  ${LAUNCH:-} target/release/pretrain --config "$pretrain_config" --set corpus="$corpus" --set name="$name" \
+  ${LAUNCH:-} target/release/pretrain --config "$pretrain_config" --set corpus="$corpus" --set output_dir="runs/$name" \
     "${resume[@]}" ${PRETRAIN_SET:-}
   # SIGINT/SIGTERM make pretrain checkpoint and exit 0 (pre-emption): then there is no final/.
   if [ ! -f "$encoder/model.safetensors" ]; then

@@ -5,7 +5,7 @@
 #   2. NCCL with world size 1: an all-reduce and a broadcast checked element by element, and the
 #      all-reduce time of a 256 MB bf16 buffer;
 #   3. a short BERT-base pretraining (bf16 matmuls, k = 512, batch 32) on the bundled sample:
-#      tokens/s and MFU (peak 989 TFLOP/s, H100/H200 dense bf16) from its metrics.jsonl.
+#      input tokens/s and MFU (peak 989 TFLOP/s, H100/H200 dense bf16) from its metrics.jsonl.
 # Everything it measures goes to $OUT (default: target/gpu-check) as gpu-check.json and logs.
 #
 #   scripts/gpu/check.sh [STEPS]      default 60 optimizer steps
@@ -35,10 +35,10 @@ echo "== BERT-base, bf16, k = 512, $steps steps"
 work="$(mktemp -d)"
 "$bin/corpus" build --config configs/corpus/sample.toml --output "$work/corpus" > "$out/corpus.log" 2>&1
 RANK=0 LOCAL_RANK=0 WORLD_SIZE=1 MASTER_ADDR=127.0.0.1 MASTER_PORT="$(( ${MASTER_PORT:-29500} + 1 ))" \
-  "$bin/pretrain" --config configs/pretrain/base.toml --set corpus="$work/corpus" --set out_dir="$work/runs" \
-  --set name=gpu-check --set optim.max_steps="$steps" --set optim.warmup_steps=10 --set optim.grad_accum=1 \
-  --set log.every=10 --set log.peak_tflops=989 --set eval.every=0 --set eval.max_windows=8 \
-  --set checkpoint.every=0 > "$out/pretrain.log" 2>&1 || { tail -20 "$out/pretrain.log"; exit 1; }
+  "$bin/pretrain" --config configs/pretrain/base.toml --set corpus="$work/corpus" \
+  --set output_dir="$work/runs/gpu-check" --set max_steps="$steps" --set warmup_steps=10 \
+  --set gradient_accumulation_steps=1 --set logging_steps=10 --set log.peak_tflops=989 --set eval_steps=0 \
+  --set eval.max_windows=8 --set save_steps=0 > "$out/pretrain.log" 2>&1 || { tail -20 "$out/pretrain.log"; exit 1; }
 cp "$work/runs/gpu-check/metrics.jsonl" "$out/metrics.jsonl"
 "$python" - "$out" <<'PY'
 import json, sys

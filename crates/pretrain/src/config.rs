@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use training::overrides::Renamed;
 use training::ranges::Invalid;
 
 /// The training objective.
@@ -22,18 +23,70 @@ pub enum Objective {
 /// learning-rate schedule, the length of the run, and how often it evaluates, logs and
 /// checkpoints (each change is logged). A key ending in `.` stands for its whole section.
 pub const RESUMABLE: &[&str] = &[
-    "optim.lr",
-    "optim.min_lr",
-    "optim.warmup_steps",
-    "optim.decay",
-    "optim.max_steps",
+    "learning_rate",
+    "min_lr",
+    "warmup_steps",
+    "lr_scheduler_type",
+    "max_steps",
+    "eval_steps",
+    "per_device_eval_batch_size",
     "eval.",
+    "logging_steps",
     "log.",
+    "save_steps",
+    "save_total_limit",
     "checkpoint.",
 ];
 
 /// Keys that say where and how a run is placed, not what it trains.
-const NOT_SETTINGS: &[&str] = &["name", "out_dir", "device", "data.verify", "distributed."];
+const NOT_SETTINGS: &[&str] =
+    &["output_dir", "device", "data.verify", "ddp_backend", "ddp_timeout", "ddp_bucket_cap_mb"];
+
+/// The keys renamed to transformers' `TrainingArguments` names. A file or `--set` that uses an
+/// old one is refused, naming the new one; the settings of a checkpoint written before the
+/// rename are read through this table, so that it still resumes.
+pub const RENAMED: &[Renamed] = &[
+    Renamed {
+        old: "name",
+        new: "output_dir",
+        note: ": `output_dir` is the run directory itself, `<out_dir>/<name>` before (e.g. output_dir = \"runs/tiny\")",
+    },
+    Renamed {
+        old: "out_dir",
+        new: "output_dir",
+        note: ": `output_dir` is the run directory itself, `<out_dir>/<name>` before (e.g. output_dir = \"runs/tiny\")",
+    },
+    Renamed {
+        old: "dtype",
+        new: "bf16",
+        note: ", a bool as transformers' (`bf16 = true`: bf16 matmuls, f32 parameters; dtype = \"auto\" meant true on CUDA, false on CPU)",
+    },
+    Renamed { old: "init", new: "model_name_or_path", note: "" },
+    Renamed { old: "optim.lr", new: "learning_rate", note: "" },
+    Renamed { old: "optim.min_lr", new: "min_lr", note: "" },
+    Renamed { old: "optim.warmup_steps", new: "warmup_steps", note: "" },
+    Renamed { old: "optim.decay", new: "lr_scheduler_type", note: "" },
+    Renamed { old: "optim.beta1", new: "adam_beta1", note: "" },
+    Renamed { old: "optim.beta2", new: "adam_beta2", note: "" },
+    Renamed { old: "optim.eps", new: "adam_epsilon", note: "" },
+    Renamed { old: "optim.weight_decay", new: "weight_decay", note: "" },
+    Renamed { old: "optim.grad_clip", new: "max_grad_norm", note: "" },
+    Renamed { old: "optim.batch_size", new: "per_device_train_batch_size", note: "" },
+    Renamed { old: "optim.grad_accum", new: "gradient_accumulation_steps", note: "" },
+    Renamed { old: "optim.max_steps", new: "max_steps", note: "" },
+    Renamed { old: "eval.every", new: "eval_steps", note: "" },
+    Renamed { old: "eval.batch_size", new: "per_device_eval_batch_size", note: "" },
+    Renamed { old: "checkpoint.every", new: "save_steps", note: "" },
+    Renamed {
+        old: "checkpoint.keep_last",
+        new: "save_total_limit",
+        note: " (0 now keeps every checkpoint, as transformers'; it was taken as 1)",
+    },
+    Renamed { old: "log.every", new: "logging_steps", note: "" },
+    Renamed { old: "distributed.backend", new: "ddp_backend", note: "" },
+    Renamed { old: "distributed.timeout_s", new: "ddp_timeout", note: "" },
+    Renamed { old: "distributed.bucket_mb", new: "ddp_bucket_cap_mb", note: "" },
+];
 
 fn key_matches(key: &str, pattern: &str) -> bool {
     match pattern.strip_suffix('.') {
@@ -47,40 +100,77 @@ pub fn may_change_on_resume(key: &str) -> bool {
     RESUMABLE.iter().any(|p| key_matches(key, p))
 }
 
-/// Everything `pretrain` reads from its TOML file.
+/// Everything `pretrain` reads from its TOML file. Where transformers' `TrainingArguments` has a
+/// counterpart, the key has its name and meaning (top-level keys, as `finetune`'s); the tables
+/// hold what it has none for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PretrainConfig {
-    /// Run name: the run directory is `<out_dir>/<name>`.
-    pub name: String,
+    /// The run directory (`config.toml`, `metrics.jsonl`, plots, `checkpoints/`, `final/`).
+    pub output_dir: PathBuf,
     /// Corpus directory from `corpus build`.
     pub corpus: PathBuf,
-    /// Where run directories go.
-    pub out_dir: PathBuf,
-    /// A model directory to continue from ("" = from scratch).
-    pub init: String,
+    /// A model directory to continue pretraining from ("" = from scratch with `[model]`).
+    pub model_name_or_path: String,
     /// Seed of initialisation, data draws, masks and dropout.
     pub seed: u64,
     /// `cpu`, `cuda`, `cuda:N` or `auto`.
     pub device: String,
-    /// `f32`, `bf16` (matmuls in bf16, parameters f32), or `auto` (bf16 on CUDA, f32 on CPU).
-    pub dtype: String,
+    /// Matmuls in bf16 with f32 parameters (transformers' `bf16`); for GPUs.
+    pub bf16: bool,
+    /// Peak learning rate.
+    pub learning_rate: f64,
+    /// Learning rate reached at `max_steps` (transformers: `lr_scheduler_kwargs` `min_lr`).
+    pub min_lr: f64,
+    /// Linear warm-up steps.
+    pub warmup_steps: u64,
+    /// Decay after warm-up: `cosine`, `linear` or `constant`.
+    pub lr_scheduler_type: training::Decay,
+    /// AdamW β1.
+    pub adam_beta1: f64,
+    /// AdamW β2.
+    pub adam_beta2: f64,
+    /// AdamW ε.
+    pub adam_epsilon: f64,
+    /// Decoupled weight decay (not on biases and LayerNorm).
+    pub weight_decay: f64,
+    /// Gradient-norm clipping (0 = off).
+    pub max_grad_norm: f64,
+    /// Rows per micro-batch, per rank.
+    pub per_device_train_batch_size: i64,
+    /// Micro-batches per optimizer step.
+    pub gradient_accumulation_steps: u32,
+    /// Optimizer steps.
+    pub max_steps: u64,
+    /// Rows per evaluation batch.
+    pub per_device_eval_batch_size: i64,
+    /// Evaluate every this many steps (0 = only at the end).
+    pub eval_steps: u64,
+    /// Write a metrics row every this many steps.
+    pub logging_steps: u64,
+    /// Write a checkpoint every this many steps (0 = only at the end).
+    pub save_steps: u64,
+    /// Keep the newest this many checkpoints (0 = all).
+    pub save_total_limit: usize,
+    /// Data parallelism: `auto` (NCCL on CUDA, Gloo on CPU), `nccl` or `gloo`.
+    pub ddp_backend: String,
+    /// Seconds a rank waits for the others (rendezvous and every collective) before it gives up
+    /// with an error; longer than the slowest evaluation or checkpoint, which rank 0 does alone.
+    pub ddp_timeout: u64,
+    /// Gradients are all-reduced in flat buckets of at most this many MiB (DDP: 25).
+    pub ddp_bucket_cap_mb: usize,
     /// Model shape when training from scratch (the vocabulary comes from the corpus).
     pub model: ModelSection,
     /// Objective and context.
     pub objective: ObjectiveSection,
     /// Data sampling.
     pub data: DataSection,
-    /// Optimisation.
-    pub optim: OptimSection,
     /// Evaluation.
     pub eval: EvalSection,
     /// Checkpoints.
     pub checkpoint: CheckpointSection,
     /// Logging.
     pub log: LogSection,
-    /// Data parallelism (several processes, one per GPU; see docs/distributed.md).
-    pub distributed: DistributedSection,
 }
 
 /// Model shape (BertConfig names).
@@ -128,56 +218,18 @@ pub struct DataSection {
     pub verify: bool,
 }
 
-/// Optimisation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct OptimSection {
-    /// Peak learning rate.
-    pub lr: f64,
-    /// Final learning rate.
-    pub min_lr: f64,
-    /// Linear warm-up steps.
-    pub warmup_steps: u64,
-    /// `cosine`, `linear` or `constant`.
-    pub decay: training::Decay,
-    /// AdamW β1.
-    pub beta1: f64,
-    /// AdamW β2.
-    pub beta2: f64,
-    /// AdamW ε.
-    pub eps: f64,
-    /// Decoupled weight decay (not on biases and LayerNorm).
-    pub weight_decay: f64,
-    /// Gradient-norm clipping (0 = off).
-    pub grad_clip: f64,
-    /// Rows per micro-batch.
-    pub batch_size: i64,
-    /// Micro-batches per optimizer step.
-    pub grad_accum: u32,
-    /// Optimizer steps.
-    pub max_steps: u64,
-}
-
 /// Evaluation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EvalSection {
-    /// Evaluate every this many steps (0 = only at the end).
-    pub every: u64,
     /// At most this many windows per language (0 = the whole validation stream).
     pub max_windows: usize,
-    /// Rows per evaluation batch.
-    pub batch_size: i64,
 }
 
 /// Checkpoints.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CheckpointSection {
-    /// Write one every this many steps (0 = only at the end).
-    pub every: u64,
-    /// Keep the newest this many.
-    pub keep_last: usize,
     /// Also keep this many with the lowest validation loss.
     pub keep_best: usize,
 }
@@ -186,51 +238,46 @@ pub struct CheckpointSection {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogSection {
-    /// Write a metrics row every this many steps.
-    pub every: u64,
     /// Peak dense TFLOP/s of one device in the compute dtype (H100/H200 bf16: 989); when set,
     /// rows carry the model FLOPs utilisation `mfu`. 0 = not logged.
     pub peak_tflops: f64,
 }
 
-/// Data parallelism. The world (rank, size, rendezvous) comes from the launcher's environment:
-/// torchrun, SLURM or `scripts/launch.sh`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DistributedSection {
-    /// `auto` (NCCL on CUDA, Gloo on CPU), `nccl` or `gloo`.
-    pub backend: String,
-    /// Seconds a rank waits for the others (rendezvous and every collective) before it gives up
-    /// with an error; longer than the slowest evaluation or checkpoint, which rank 0 does alone.
-    pub timeout_s: u64,
-    /// Gradients are all-reduced in flat buckets of at most this many MiB (DDP: 25).
-    pub bucket_mb: usize,
-}
-
-impl Default for DistributedSection {
-    fn default() -> Self {
-        DistributedSection { backend: "auto".into(), timeout_s: 1800, bucket_mb: 25 }
-    }
-}
-
 impl Default for PretrainConfig {
     fn default() -> Self {
         PretrainConfig {
-            name: "pretrain".into(),
+            output_dir: "runs/pretrain".into(),
             corpus: "corpora/sample".into(),
-            out_dir: "runs".into(),
-            init: String::new(),
+            model_name_or_path: String::new(),
             seed: 42,
             device: "auto".into(),
-            dtype: "auto".into(),
+            bf16: false,
+            learning_rate: 1e-3,
+            min_lr: 0.0,
+            warmup_steps: 100,
+            lr_scheduler_type: training::Decay::Cosine,
+            adam_beta1: 0.9,
+            adam_beta2: 0.98,
+            adam_epsilon: 1e-6,
+            weight_decay: 0.01,
+            max_grad_norm: 1.0,
+            per_device_train_batch_size: 32,
+            gradient_accumulation_steps: 1,
+            max_steps: 1000,
+            per_device_eval_batch_size: 32,
+            eval_steps: 200,
+            logging_steps: 10,
+            save_steps: 200,
+            save_total_limit: 2,
+            ddp_backend: "auto".into(),
+            ddp_timeout: 1800,
+            ddp_bucket_cap_mb: 25,
             model: ModelSection::default(),
             objective: ObjectiveSection::default(),
             data: DataSection::default(),
-            optim: OptimSection::default(),
             eval: EvalSection::default(),
             checkpoint: CheckpointSection::default(),
             log: LogSection::default(),
-            distributed: DistributedSection::default(),
         }
     }
 }
@@ -261,56 +308,44 @@ impl Default for DataSection {
     }
 }
 
-impl Default for OptimSection {
-    fn default() -> Self {
-        OptimSection {
-            lr: 1e-3,
-            min_lr: 1e-4,
-            warmup_steps: 100,
-            decay: training::Decay::Cosine,
-            beta1: 0.9,
-            beta2: 0.98,
-            eps: 1e-6,
-            weight_decay: 0.01,
-            grad_clip: 1.0,
-            batch_size: 32,
-            grad_accum: 1,
-            max_steps: 1000,
-        }
-    }
-}
-
 impl Default for EvalSection {
     fn default() -> Self {
-        EvalSection { every: 200, max_windows: 64, batch_size: 32 }
+        EvalSection { max_windows: 64 }
     }
 }
 
 impl Default for CheckpointSection {
     fn default() -> Self {
-        CheckpointSection { every: 200, keep_last: 2, keep_best: 1 }
+        CheckpointSection { keep_best: 1 }
     }
 }
 
 impl Default for LogSection {
     fn default() -> Self {
-        LogSection { every: 10, peak_tflops: 0.0 }
+        LogSection { peak_tflops: 0.0 }
     }
 }
 
 impl PretrainConfig {
-    /// Reads `path` and applies `overrides` (`section.key=value`).
+    /// Reads `path` and applies `overrides` (`key=value`). An old key name (see [`RENAMED`]) is
+    /// an error naming the new one and where the old one was given.
     pub fn load(path: &Path, overrides: &[String]) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        let config: PretrainConfig =
-            training::overrides::load_with_overrides(&text, &path.display().to_string(), overrides)?;
         let file = path.display().to_string();
+        let renamed = training::overrides::renamed_keys(&text, &file, overrides, RENAMED);
+        if !renamed.is_empty() {
+            anyhow::bail!(
+                "{}\npretrain's keys are transformers' TrainingArguments names where it has one (see docs/configs.md)",
+                renamed.join("\n")
+            );
+        }
+        let config: PretrainConfig = training::overrides::load_with_overrides(&text, &file, overrides)?;
         config.validate().map_err(|e| anyhow::anyhow!("{}", training::ranges::explain(&e, &text, &file, overrides)))?;
-        if config.optim.warmup_steps > config.optim.max_steps {
+        if config.warmup_steps > config.max_steps {
             tracing::warn!(
-                "optim.warmup_steps = {} exceeds optim.max_steps = {}: the learning rate never reaches optim.lr",
-                config.optim.warmup_steps,
-                config.optim.max_steps
+                "warmup_steps = {} exceeds max_steps = {}: the learning rate never reaches learning_rate",
+                config.warmup_steps,
+                config.max_steps
             );
         }
         Ok(config)
@@ -328,23 +363,14 @@ impl PretrainConfig {
     /// Checks what the types do not, with the rules of docs/configs.md; the error names the key.
     pub fn validate(&self) -> Result<(), Invalid> {
         use training::ranges::{at_least, fraction, non_negative, positive};
-        if !["auto", "nccl", "gloo"].contains(&self.distributed.backend.as_str()) {
+        if !["auto", "nccl", "gloo"].contains(&self.ddp_backend.as_str()) {
             return Err(Invalid::new(
-                "distributed.backend",
-                format!(
-                    "distributed.backend = {:?}: expected \"auto\", \"nccl\" or \"gloo\"",
-                    self.distributed.backend
-                ),
+                "ddp_backend",
+                format!("ddp_backend = {:?}: expected \"auto\", \"nccl\" or \"gloo\"", self.ddp_backend),
             ));
         }
-        if !["auto", "f32", "bf16"].contains(&self.dtype.as_str()) {
-            return Err(Invalid::new(
-                "dtype",
-                format!("dtype = {:?}: expected \"auto\", \"f32\" or \"bf16\"", self.dtype),
-            ));
-        }
-        if self.name.is_empty() || self.name.contains('/') {
-            return Err(Invalid::new("name", format!("name = {:?}: must be a non-empty directory name", self.name)));
+        if self.output_dir.as_os_str().is_empty() {
+            return Err(Invalid::new("output_dir", "output_dir = \"\": must name the run directory"));
         }
         let m = &self.model;
         at_least("model.hidden_size", m.hidden_size, 1)?;
@@ -378,35 +404,33 @@ impl PretrainConfig {
             ));
         }
         non_negative("data.alpha", self.data.alpha)?;
-        let p = &self.optim;
-        positive("optim.lr", p.lr)?;
-        non_negative("optim.min_lr", p.min_lr)?;
-        if p.min_lr > p.lr {
+        positive("learning_rate", self.learning_rate)?;
+        non_negative("min_lr", self.min_lr)?;
+        if self.min_lr > self.learning_rate {
             return Err(Invalid::new(
-                "optim.min_lr",
+                "min_lr",
                 format!(
-                    "optim.min_lr = {} is above optim.lr = {}: the schedule decays from lr to min_lr",
-                    p.min_lr, p.lr
+                    "min_lr = {} is above learning_rate = {}: the schedule decays from learning_rate to min_lr",
+                    self.min_lr, self.learning_rate
                 ),
             ));
         }
-        fraction("optim.beta1", p.beta1)?;
-        fraction("optim.beta2", p.beta2)?;
-        positive("optim.eps", p.eps)?;
-        non_negative("optim.weight_decay", p.weight_decay)?;
-        non_negative("optim.grad_clip", p.grad_clip)?;
-        at_least("optim.batch_size", p.batch_size, 1)?;
-        at_least("optim.grad_accum", p.grad_accum, 1)?;
-        at_least("optim.max_steps", p.max_steps, 1)?;
-        at_least("eval.batch_size", self.eval.batch_size, 1)?;
+        fraction("adam_beta1", self.adam_beta1)?;
+        fraction("adam_beta2", self.adam_beta2)?;
+        positive("adam_epsilon", self.adam_epsilon)?;
+        non_negative("weight_decay", self.weight_decay)?;
+        non_negative("max_grad_norm", self.max_grad_norm)?;
+        at_least("per_device_train_batch_size", self.per_device_train_batch_size, 1)?;
+        at_least("gradient_accumulation_steps", self.gradient_accumulation_steps, 1)?;
+        at_least("max_steps", self.max_steps, 1)?;
+        at_least("per_device_eval_batch_size", self.per_device_eval_batch_size, 1)?;
         non_negative("log.peak_tflops", self.log.peak_tflops)?;
         Ok(())
     }
 
     /// Every setting by dotted key, as a resumed run compares them: the corpus by its
     /// fingerprint (not its path) and the number of ranks (it sets the global batch, hence the
-    /// data of every step) included; the run's name and place, device and launcher settings left
-    /// out.
+    /// data of every step) included; the run's place, device and launcher settings left out.
     pub fn resume_settings(&self, corpus_fingerprint: &str, world_size: usize) -> BTreeMap<String, String> {
         let mut c = self.clone();
         c.corpus = PathBuf::from(corpus_fingerprint);
@@ -419,12 +443,39 @@ impl PretrainConfig {
     /// SHA-256 of what a resumed run must share with the run that wrote the checkpoint: every
     /// setting of [`Self::resume_settings`] except those in [`RESUMABLE`].
     pub fn resume_hash(&self, corpus_fingerprint: &str, world_size: usize) -> String {
-        let text: String = self
-            .resume_settings(corpus_fingerprint, world_size)
-            .into_iter()
-            .filter(|(k, _)| !may_change_on_resume(k))
-            .map(|(k, v)| format!("{k} = {v}\n"))
-            .collect();
-        Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+        settings_hash(&self.resume_settings(corpus_fingerprint, world_size))
     }
+}
+
+/// The hash of [`PretrainConfig::resume_hash`] for settings by dotted key.
+pub fn settings_hash(settings: &BTreeMap<String, String>) -> String {
+    let text: String =
+        settings.iter().filter(|(k, _)| !may_change_on_resume(k)).map(|(k, v)| format!("{k} = {v}\n")).collect();
+    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The settings a checkpoint recorded, in today's key names: those of a checkpoint written
+/// before the rename to transformers' names are renamed through [`RENAMED`] (true is returned
+/// then), `dtype` becoming `bf16` as it resolved on this run's device (`"auto"`: bf16 on CUDA).
+pub fn settings_in_current_names(
+    recorded: BTreeMap<String, String>,
+    on_cuda: bool,
+) -> (BTreeMap<String, String>, bool) {
+    let old = |k: &str| RENAMED.iter().find(|r| r.old == k);
+    if !recorded.keys().any(|k| old(k).is_some()) {
+        return (recorded, false);
+    }
+    let renamed = recorded
+        .into_iter()
+        .map(|(k, v)| match (k.as_str(), old(&k)) {
+            ("dtype", _) => {
+                let bf16 = v == "\"bf16\"" || (v == "\"auto\"" && on_cuda);
+                ("bf16".to_string(), bf16.to_string())
+            }
+            (_, Some(r)) => (r.new.to_string(), v),
+            (_, None) => (k, v),
+        })
+        .filter(|(k, _)| !NOT_SETTINGS.iter().any(|p| key_matches(k, p)))
+        .collect();
+    (renamed, true)
 }

@@ -14,7 +14,7 @@ struct Cli {
     /// The run configuration (configs/pretrain/*.toml).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Override a setting: --set optim.lr=3e-4 (repeatable; typed like the key it replaces).
+    /// Override a setting: --set learning_rate=3e-4 (repeatable; typed like the key it replaces).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
     /// Resume from the newest valid checkpoint of the run, or from PATH.

@@ -51,12 +51,16 @@ pub struct Outcome {
 fn model_config(config: &PretrainConfig, corpus: &Corpus) -> anyhow::Result<(BertConfig, Option<ModelDir>)> {
     let vocab = corpus.manifest().tokenizer.vocab_size as i64;
     let causal = config.objective.kind == Objective::Causal;
-    if !config.init.is_empty() {
-        let dir = ModelDir::open(Path::new(&config.init))?;
+    if !config.model_name_or_path.is_empty() {
+        let dir = ModelDir::open(Path::new(&config.model_name_or_path))?;
         check_same_tokenizer(&dir, corpus)?;
         let mut c = dir.config.clone();
         if c.vocab_size < vocab {
-            bail!("init {}: vocab_size = {} but the corpus tokenizer has {vocab} ids", config.init, c.vocab_size);
+            bail!(
+                "model_name_or_path {}: vocab_size = {} but the corpus tokenizer has {vocab} ids",
+                config.model_name_or_path,
+                c.vocab_size
+            );
         }
         record_pretraining(&mut c, config);
         return Ok((c, Some(dir)));
@@ -92,7 +96,7 @@ fn record_pretraining(c: &mut BertConfig, config: &PretrainConfig) {
     c.extra.insert("pretraining_max_length".into(), json!(window));
 }
 
-/// Refuses an init checkpoint whose tokenizer is not the corpus's (ids would mean other words).
+/// Refuses a `model_name_or_path` checkpoint whose tokenizer is not the corpus's (ids would mean other words).
 fn check_same_tokenizer(dir: &ModelDir, corpus: &Corpus) -> anyhow::Result<()> {
     let theirs = dir.tokenizer()?.get_vocab(true);
     let ours = tokenizers::Tokenizer::from_file(corpus.tokenizer_path())
@@ -100,7 +104,7 @@ fn check_same_tokenizer(dir: &ModelDir, corpus: &Corpus) -> anyhow::Result<()> {
         .get_vocab(true);
     if theirs != ours {
         bail!(
-            "the corpus {} was built with another tokenizer than init {} ({} vs {} tokens); rebuild it with \
+            "the corpus {} was built with another tokenizer than model_name_or_path {} ({} vs {} tokens); rebuild it with \
              `corpus build --tokenizer {}/tokenizer.json`",
             corpus.dir().display(),
             dir.path.display(),
@@ -119,11 +123,7 @@ fn device_and_kind(config: &PretrainConfig, local_rank: usize) -> anyhow::Result
         (Device::Cuda(_), "auto" | "cuda") => Device::Cuda(local_rank),
         (device, _) => device,
     };
-    let kind = match (config.dtype.as_str(), device) {
-        ("bf16", _) | ("auto", Device::Cuda(_)) => Kind::BFloat16,
-        _ => Kind::Float,
-    };
-    Ok((device, kind))
+    Ok((device, if config.bf16 { Kind::BFloat16 } else { Kind::Float }))
 }
 
 /// Trains as `config` says in this process alone; `stop` is raised by SIGINT/SIGTERM.
@@ -137,14 +137,14 @@ pub fn train(config: &PretrainConfig, resume: Resume, stop: Arc<AtomicBool>) -> 
 pub fn process_group(config: &PretrainConfig) -> anyhow::Result<ProcessGroup> {
     let launch = Launch::from_env()?;
     let (device, _) = device_and_kind(config, launch.local_rank())?;
-    let backend = match config.distributed.backend.as_str() {
+    let backend = match config.ddp_backend.as_str() {
         "nccl" => Backend::Nccl,
         "gloo" => Backend::Gloo,
         _ => Backend::for_device(device),
     };
-    let timeout = Duration::from_secs(config.distributed.timeout_s.max(1));
+    let timeout = Duration::from_secs(config.ddp_timeout.max(1));
     let pg = ProcessGroup::new(&launch, backend, timeout)?;
-    Ok(pg.with_bucket_bytes(config.distributed.bucket_mb.max(1) << 20))
+    Ok(pg.with_bucket_bytes(config.ddp_bucket_cap_mb.max(1) << 20))
 }
 
 /// Trains as `config` says, as one rank of `pg`: every rank draws its own rows of each step,
@@ -195,7 +195,7 @@ pub fn train_data_parallel(
     let tokenizer_json = std::fs::read(corpus.tokenizer_path())?;
     let special = corpus.manifest().tokenizer.special_ids;
 
-    let run_path = config.out_dir.join(&config.name);
+    let run_path = config.output_dir.clone();
     let run = if main { Some(RunDir::lock(&run_path)?) } else { None };
     let checkpoints = run_path.join("checkpoints");
     tch::manual_seed(config.seed as i64);
@@ -204,17 +204,24 @@ pub fn train_data_parallel(
     model.bert.compute_kind = kind;
     if let Some(dir) = &init {
         let report = dir.load_weights(&vs, false)?;
-        tracing::info!("init {}: {report}", dir.path.display());
+        tracing::info!("model_name_or_path {}: {report}", dir.path.display());
     }
-    let o = &config.optim;
-    let mut opt =
-        AdamW::new(&vs, AdamWConfig { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weight_decay: o.weight_decay });
-    let schedule =
-        Schedule { lr: o.lr, min_lr: o.min_lr, warmup_steps: o.warmup_steps, total_steps: o.max_steps, decay: o.decay };
+    let c = config;
+    let mut opt = AdamW::new(
+        &vs,
+        AdamWConfig { beta1: c.adam_beta1, beta2: c.adam_beta2, eps: c.adam_epsilon, weight_decay: c.weight_decay },
+    );
+    let schedule = Schedule {
+        lr: c.learning_rate,
+        min_lr: c.min_lr,
+        warmup_steps: c.warmup_steps,
+        total_steps: c.max_steps,
+        decay: c.lr_scheduler_type,
+    };
     let config_hash = config.resume_hash(&corpus.manifest().fingerprint, world);
     let settings = config.resume_settings(&corpus.manifest().fingerprint, world);
 
-    let (mut step, mut tokens_seen) = (0u64, 0u64);
+    let (mut step, mut targets_seen) = (0u64, 0u64);
     let mut restored_drawn = std::collections::BTreeMap::<String, u64>::new();
     if main {
         // Holding the lock, whatever is half-written here belongs to a run that is gone.
@@ -225,7 +232,7 @@ pub fn train_data_parallel(
         Resume::No => {
             if main && !checkpoint::list(&checkpoints).is_empty() {
                 bail!(
-                    "{} holds checkpoints of an earlier run: pass --resume to continue it, or choose another name",
+                    "{} holds checkpoints of an earlier run: pass --resume to continue it, or choose another output_dir",
                     run_path.display()
                 );
             }
@@ -241,10 +248,10 @@ pub fn train_data_parallel(
         Resume::From(p) => Some((checkpoint::verify(&p).with_context(|| format!("--resume {}", p.display()))?, p)),
     };
     if let Some((state, dir)) = from {
-        check_resumable(&settings, &config_hash, &state, &dir)?;
+        check_resumable(&settings, &config_hash, &state, &dir, matches!(device, Device::Cuda(_)))?;
         ModelDir::open(&dir)?.load_weights(&vs, false)?;
         opt.load(&dir.join(checkpoint::OPTIMIZER_FILE))?;
-        (step, tokens_seen) = (state.step, state.tokens_seen);
+        (step, targets_seen) = (state.step, state.tokens_seen);
         restored_drawn = serde_json::from_value(state.extra["tokens_drawn"].clone()).unwrap_or_default();
         tracing::info!("resumed from {} at step {step}", dir.display());
     }
@@ -275,7 +282,7 @@ pub fn train_data_parallel(
     let languages = sampler.languages();
     let spec = BatchSpec {
         objective: config.objective.kind,
-        rows: o.batch_size,
+        rows: config.per_device_train_batch_size,
         seq_len,
         mlm_probability: config.objective.mlm_probability,
         mask_id: special.mask.map_or(-1, i64::from),
@@ -290,17 +297,21 @@ pub fn train_data_parallel(
     let parameters: i64 = vs.trainable_variables().iter().map(|t| t.numel() as i64).sum();
     // PaLM's estimate of training FLOPs per token: 6N + 12·L·H·Q·T.
     let c = &bert_config;
+    // Per input token: every token of a row goes through the model, whatever the objective.
     let flops_per_token =
         6.0 * parameters as f64 + 12.0 * (c.num_hidden_layers * c.num_attention_heads * c.head_dim() * seq_len) as f64;
-    let global_batch = o.batch_size * i64::from(o.grad_accum) * world as i64;
+    let (rows, accumulation) = (config.per_device_train_batch_size, config.gradient_accumulation_steps);
+    let global_batch = rows * i64::from(accumulation) * world as i64;
     tracing::info!(
         "{parameters} parameters, {} languages, global batch {global_batch} rows ({} per micro-batch × {} micro-steps × {world} ranks) × {seq_len} tokens, k = {k}, {kind:?} on {device:?}",
         languages.len(),
-        o.batch_size,
-        o.grad_accum
+        rows,
+        accumulation
     );
+    // The fractional epoch: tokens drawn for training over the tokens of the training split.
+    let train_tokens = corpus.manifest().languages.values().map(|l| l.train.tokens).sum::<u64>().max(1) as f64;
     let progress = (main && std::io::stderr().is_terminal()).then(|| {
-        let bar = indicatif::ProgressBar::new(o.max_steps);
+        let bar = indicatif::ProgressBar::new(config.max_steps);
         bar.set_style(
             indicatif::ProgressStyle::with_template(
                 "{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg} ETA {eta}",
@@ -315,17 +326,18 @@ pub fn train_data_parallel(
     let mut last_loss = f64::NAN;
     let mut last_eval = Vec::new();
     let mut drawn: Vec<u64> = languages.iter().map(|l| restored_drawn.get(*l).copied().unwrap_or(0)).collect();
-    let mut timer = (Instant::now(), tokens_seen); // after a resume, count from there
+    let input_tokens = |drawn: &[u64]| drawn.iter().sum::<u64>();
+    let mut throughput = Throughput::since(input_tokens(&drawn), targets_seen); // after a resume, from there
     let mut interrupted = false;
     // Dropout masks differ between ranks (their rows differ too); rank 0 keeps the run's seed.
     let dropout_seed = if rank == 0 { config.seed } else { training::seed::mix(config.seed ^ rank as u64) };
-    while step < o.max_steps {
+    while step < config.max_steps {
         // Dropout (and nothing else random in libtorch) is a pure function of (seed, rank, step).
         training::seed::seed_step(dropout_seed, step);
         let lr = schedule.lr_at(step);
-        let batches: Vec<_> = (0..o.grad_accum)
+        let batches: Vec<_> = (0..accumulation)
             .map(|micro| {
-                let first_row = batch::first_row(&spec, rank as u32, micro, o.grad_accum);
+                let first_row = batch::first_row(&spec, rank as u32, micro, accumulation);
                 batch::draw(&sampler, &spec, step, first_row, device)
             })
             .collect::<corpus::Result<_>>()?;
@@ -357,24 +369,29 @@ pub fn train_data_parallel(
             pg.all_reduce_sum_flat(&reduced)?;
         }
         let loss = loss_sum.double_value(&[]);
-        let grad_norm = opt.clip_grad_norm(o.grad_clip);
+        let grad_norm = opt.clip_grad_norm(config.max_grad_norm);
         if !loss.is_finite() || !grad_norm.is_finite() {
             bail!("{}", non_finite_advice(step, loss, grad_norm, &checkpoints));
         }
         opt.step(lr);
         step += 1;
-        tokens_seen += targets as u64;
+        targets_seen += targets as u64;
         last_loss = loss;
 
-        if step % config.log.every.max(1) == 0 || step == o.max_steps {
-            let secs = timer.0.elapsed().as_secs_f64().max(1e-9);
-            let tokens_per_s = (tokens_seen - timer.1) as f64 / secs;
-            timer = (Instant::now(), tokens_seen);
+        if step % config.logging_steps.max(1) == 0 || step == config.max_steps {
+            let tokens_seen = input_tokens(&drawn);
+            let (tokens_per_s, targets_per_s) = throughput.rates(tokens_seen, targets_seen);
+            let epoch = tokens_seen as f64 / train_tokens;
             let per_lang: serde_json::Map<String, serde_json::Value> =
                 languages.iter().zip(&drawn).map(|(l, n)| (l.to_string(), json!(n))).collect();
-            let mut row = json!({"step": step, "loss": loss, "lr": lr, "grad_norm": grad_norm,
-                "tokens_per_s": tokens_per_s, "tokens_seen": tokens_seen, "tokens_drawn": per_lang});
+            let mut row = json!({"step": step, "epoch": epoch, "loss": loss, "lr": lr, "grad_norm": grad_norm,
+                "tokens_per_s": tokens_per_s, "targets_per_s": targets_per_s,
+                "num_input_tokens_seen": tokens_seen, "targets_seen": targets_seen, "tokens_drawn": per_lang});
             let mut msg = format!("loss {loss:.4} lr {lr:.2e} {tokens_per_s:.0} tok/s");
+            if config.objective.kind == Objective::Mlm {
+                msg += &format!(" ({targets_per_s:.0} targets/s)");
+            }
+            msg += &format!(" epoch {epoch:.2}");
             if config.log.peak_tflops > 0.0 {
                 let mfu = tokens_per_s * flops_per_token / (config.log.peak_tflops * 1e12);
                 row["mfu"] = json!(mfu);
@@ -388,20 +405,20 @@ pub fn train_data_parallel(
                     bar.set_position(step);
                     bar.set_message(msg);
                 }
-                None if main => tracing::info!("step {step}/{}: {msg}", o.max_steps),
+                None if main => tracing::info!("step {step}/{}: {msg}", config.max_steps),
                 None => {}
             }
         }
-        let last = step == o.max_steps;
+        let last = step == config.max_steps;
         let mut metric = None;
-        if main && ((config.eval.every > 0 && step % config.eval.every == 0) || last) {
+        if main && ((config.eval_steps > 0 && step % config.eval_steps == 0) || last) {
             last_eval = evaluate_corpus(
                 &model,
                 &corpus,
                 &spec,
                 k,
                 config.eval.max_windows,
-                config.eval.batch_size as usize,
+                config.per_device_eval_batch_size as usize,
                 device,
             )?;
             if let Some(metrics) = &mut metrics {
@@ -416,11 +433,11 @@ pub fn train_data_parallel(
             tracing::info!("step {step}: validation loss {mean:.4} (mean over {} languages)", last_eval.len());
             metric = Some(mean);
         }
-        if main && ((config.checkpoint.every > 0 && step % config.checkpoint.every == 0) || last || stopping) {
+        if main && ((config.save_steps > 0 && step % config.save_steps == 0) || last || stopping) {
             let state = TrainerState {
                 version: checkpoint::STATE_VERSION,
                 step,
-                tokens_seen,
+                tokens_seen: targets_seen,
                 seed: config.seed,
                 lr,
                 config_hash: config_hash.clone(),
@@ -431,7 +448,9 @@ pub fn train_data_parallel(
                 }),
             };
             let dir = checkpoint::write(&checkpoints, &bert_config, &vs, &tokenizer_json, &opt, &state)?;
-            checkpoint::prune(&checkpoints, config.checkpoint.keep_last.max(1), config.checkpoint.keep_best)?;
+            // transformers' save_total_limit: 0 (its None) keeps every checkpoint.
+            let keep_last = if config.save_total_limit == 0 { usize::MAX } else { config.save_total_limit };
+            checkpoint::prune(&checkpoints, keep_last, config.checkpoint.keep_best)?;
             tracing::debug!("wrote {}", dir.display());
         }
         if stopping && !last {
@@ -450,6 +469,28 @@ pub fn train_data_parallel(
     Ok(Outcome { run_dir: run_path, steps: step, last_loss, eval: last_eval, interrupted })
 }
 
+/// Input tokens (every token of every row, all ranks) and targets (the tokens with a loss: all of
+/// them under the causal objective, the masked ~15 % under MLM) per second since the last call.
+struct Throughput {
+    since: Instant,
+    tokens: u64,
+    targets: u64,
+}
+
+impl Throughput {
+    fn since(tokens: u64, targets: u64) -> Self {
+        Throughput { since: Instant::now(), tokens, targets }
+    }
+
+    /// (tokens/s, targets/s) from the counts so far, which the next call counts from.
+    fn rates(&mut self, tokens: u64, targets: u64) -> (f64, f64) {
+        let secs = self.since.elapsed().as_secs_f64().max(1e-9);
+        let rates = ((tokens - self.tokens) as f64 / secs, (targets - self.targets) as f64 / secs);
+        *self = Throughput::since(tokens, targets);
+        rates
+    }
+}
+
 /// Why the run stops at step `step + 1` and where to resume: the newest checkpoint written
 /// before the weights of `step`, which gave the non-finite loss or gradient; a checkpoint of
 /// `step` itself holds those weights (finite, but they diverge at once).
@@ -460,12 +501,12 @@ fn non_finite_advice(step: u64, loss: f64, grad_norm: f64, checkpoints: &Path) -
     let advice = match saved.iter().rev().find(|(s, _)| s.step < step) {
         Some((s, dir)) => format!(
             "the checkpoint of step {} holds finite weights that trained without diverging: resume from it with a \
-             lower learning rate or a longer warm-up: --resume {} --set optim.lr=... (or --set optim.warmup_steps=...)",
+             lower learning rate or a longer warm-up: --resume {} --set learning_rate=... (or --set warmup_steps=...)",
             s.step,
             dir.display()
         ),
         None => "no earlier checkpoint holds weights that trained without diverging: start over with a lower \
-                 optim.lr or a longer optim.warmup_steps"
+                 learning_rate or a longer warmup_steps"
             .to_string(),
     };
     let note = if diverged {
@@ -478,14 +519,27 @@ fn non_finite_advice(step: u64, loss: f64, grad_norm: f64, checkpoints: &Path) -
 
 /// Refuses a checkpoint written with settings that must not change on resume, naming them;
 /// logs each setting that may change and did (see [`crate::config::RESUMABLE`]).
+/// A checkpoint written before the keys took transformers' names is compared in the new names
+/// (`on_cuda` resolves its `dtype = "auto"`).
 fn check_resumable(
     now: &std::collections::BTreeMap<String, String>,
     config_hash: &str,
     state: &TrainerState,
     dir: &Path,
+    on_cuda: bool,
 ) -> anyhow::Result<()> {
-    let before: std::collections::BTreeMap<String, String> =
+    let recorded: std::collections::BTreeMap<String, String> =
         serde_json::from_value(state.extra["settings"].clone()).unwrap_or_default();
+    let (before, renamed) = crate::config::settings_in_current_names(recorded, on_cuda);
+    let before_hash = if renamed {
+        tracing::info!(
+            "{}: written before pretrain's keys took transformers' names; its settings are compared in the new names",
+            dir.display()
+        );
+        crate::config::settings_hash(&before)
+    } else {
+        state.config_hash.clone()
+    };
     let changed: Vec<(&String, Option<&String>, Option<&String>)> = before
         .keys()
         .chain(now.keys())
@@ -495,7 +549,7 @@ fn check_resumable(
         .filter(|(_, b, n)| b != n)
         .collect();
     let show = |v: Option<&String>| v.map_or("(unset)".to_string(), String::clone);
-    if state.config_hash != config_hash {
+    if before_hash != config_hash {
         let refused: Vec<String> = changed
             .iter()
             .filter(|(k, _, _)| !crate::config::may_change_on_resume(k))
@@ -507,7 +561,11 @@ fn check_resumable(
             "{}: written with other settings ({which}); these cannot change on resume (only {} may): resume with \
              the run's config.toml",
             dir.display(),
-            crate::config::RESUMABLE.join(", ")
+            crate::config::RESUMABLE
+                .iter()
+                .map(|p| p.strip_suffix('.').map_or(p.to_string(), |section| format!("[{section}]")))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     for (k, b, n) in changed {

@@ -18,14 +18,14 @@ fn config(out_dir: &Path, name: &str, batch_size: i64) -> PretrainConfig {
     let mut c = tiny_config(out_dir, name);
     c.model.hidden_dropout_prob = 0.0;
     c.model.attention_probs_dropout_prob = 0.0;
-    c.optim.batch_size = batch_size;
-    c.optim.max_steps = 8;
-    c.optim.warmup_steps = 0;
-    c.optim.decay = training::Decay::Constant;
-    c.optim.lr = 3e-3;
-    c.eval.every = 0;
-    c.checkpoint.every = 4;
-    c.distributed.timeout_s = 20;
+    c.per_device_train_batch_size = batch_size;
+    c.max_steps = 8;
+    c.warmup_steps = 0;
+    c.lr_scheduler_type = training::Decay::Constant;
+    c.learning_rate = 3e-3;
+    c.eval_steps = 0;
+    c.save_steps = 4;
+    c.ddp_timeout = 20;
     c
 }
 
@@ -120,11 +120,12 @@ fn two_ranks_train_the_model_of_one_rank_with_twice_the_batch_and_resume_alike()
         .collect();
     let training: Vec<_> = rows.iter().filter(|r| r.get("split").is_none()).collect();
     assert_eq!(training.len(), 8);
-    assert_eq!(training[7]["tokens_seen"], 8 * 16 * 16, "8 steps × 16 rows × k = 16 targets");
+    assert_eq!(training[7]["targets_seen"], 8 * 16 * 16, "8 steps × 16 rows × k = 16 targets");
+    assert_eq!(training[7]["num_input_tokens_seen"], 8 * 16 * 16, "8 steps × 16 rows × k = 16 tokens");
 
     // Stopped at step 4 and resumed on 2 ranks: the same weights as without the stop.
     let mut short = config(tmp.path(), "resumed", 8);
-    short.optim.max_steps = 4;
+    short.max_steps = 4;
     let short = write_config(tmp.path(), &short, "short.toml");
     for o in run_ranks(&[short.clone(), short], &[]) {
         assert!(o.status.success(), "{}", stderr(&o));
@@ -143,7 +144,7 @@ fn ranks_with_other_settings_a_dead_rank_and_a_busy_port_are_errors() {
     // Different settings: every rank refuses to start.
     let a = write_config(tmp.path(), &config(tmp.path(), "mixed", 8), "a.toml");
     let mut other = config(tmp.path(), "mixed", 8);
-    other.optim.lr = 1e-3;
+    other.learning_rate = 1e-3;
     let b = write_config(tmp.path(), &other, "b.toml");
     for o in run_ranks(&[a.clone(), b], &[]) {
         assert!(!o.status.success());
@@ -153,8 +154,8 @@ fn ranks_with_other_settings_a_dead_rank_and_a_busy_port_are_errors() {
     // A rank that dies mid-run: the other exits non-zero with a clear message, well within
     // its timeout (20 s), never hangs.
     let mut long = config(tmp.path(), "dead", 8);
-    long.optim.max_steps = 100_000;
-    long.checkpoint.every = 0;
+    long.max_steps = 100_000;
+    long.save_steps = 0;
     let long = write_config(tmp.path(), &long, "long.toml");
     let port = free_port();
     let survivor = spawn_rank(&long, 0, 2, port, &[]);

@@ -18,17 +18,18 @@ const STEPS: u64 = 30;
 
 fn config(tmp: &Path, name: &str) -> PretrainConfig {
     let mut c = common::tiny_config(&tmp.join("runs"), name);
-    c.optim.max_steps = STEPS;
-    c.optim.warmup_steps = 5;
-    c.eval.every = 10;
+    c.max_steps = STEPS;
+    c.warmup_steps = 5;
+    c.eval_steps = 10;
     c.eval.max_windows = 4;
-    c.checkpoint.every = 5;
-    c.checkpoint.keep_last = 3;
+    c.save_steps = 5;
+    c.save_total_limit = 3;
     c
 }
 
 fn write_config(tmp: &Path, c: &PretrainConfig) -> PathBuf {
-    let path = tmp.join(format!("{}.toml", c.name));
+    let name = c.output_dir.file_name().unwrap().to_string_lossy();
+    let path = tmp.join(format!("{name}.toml"));
     std::fs::write(&path, toml::to_string(c).unwrap()).unwrap();
     path
 }
@@ -41,7 +42,7 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// The training rows of `metrics.jsonl`: (step, loss, tokens_seen, tokens_drawn).
+/// The training rows of `metrics.jsonl`: (step, loss, targets_seen, tokens_drawn).
 fn training_rows(run: &Path) -> Vec<(u64, f64, u64, serde_json::Value)> {
     std::fs::read_to_string(run.join("metrics.jsonl"))
         .unwrap()
@@ -52,7 +53,7 @@ fn training_rows(run: &Path) -> Vec<(u64, f64, u64, serde_json::Value)> {
             (
                 v["step"].as_u64().unwrap(),
                 v["loss"].as_f64().unwrap(),
-                v["tokens_seen"].as_u64().unwrap(),
+                v["targets_seen"].as_u64().unwrap(),
                 v["tokens_drawn"].clone(),
             )
         })
@@ -161,7 +162,7 @@ fn kill_9_at_random_points_then_resume_gives_the_uninterrupted_run() {
     let got = training_rows(&crashed_run);
     let steps: Vec<u64> = got.iter().map(|r| r.0).collect();
     assert_eq!(steps, (1..=STEPS).collect::<Vec<_>>(), "each step once in metrics.jsonl");
-    assert_eq!(got, want, "losses, tokens_seen or tokens_drawn differ from the uninterrupted run");
+    assert_eq!(got, want, "losses, targets_seen or tokens_drawn differ from the uninterrupted run");
     assert_eq!(validation_rows(&crashed_run), validation_rows(&reference_run));
     let (state, _) = training::checkpoint::list(&crashed_run.join("checkpoints")).pop().unwrap();
     let (want_state, _) = training::checkpoint::list(&reference_run.join("checkpoints")).pop().unwrap();
@@ -201,7 +202,7 @@ fn a_flipped_byte_in_any_checkpoint_file_falls_back_to_the_previous_checkpoint()
     let tmp = tempfile::tempdir().unwrap();
     // The run "crashed" after its step-10 checkpoint; the clean resume from step 5 is the reference.
     let mut c = config(tmp.path(), "base");
-    c.optim.max_steps = 10;
+    c.max_steps = 10;
     let base = write_config(tmp.path(), &c);
     let out = pretrain(&["--config", base.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -216,7 +217,7 @@ fn a_flipped_byte_in_any_checkpoint_file_falls_back_to_the_previous_checkpoint()
         }
         prepare(&run);
         let mut c = config(tmp.path(), name);
-        c.optim.max_steps = 15;
+        c.max_steps = 15;
         let path = write_config(tmp.path(), &c);
         let out = pretrain(&["--config", path.to_str().unwrap(), "--resume"]);
         (run, out)
@@ -244,7 +245,7 @@ fn a_flipped_byte_in_any_checkpoint_file_falls_back_to_the_previous_checkpoint()
     copy_tree(&base_run.join("checkpoints"), &bad.join("checkpoints"));
     flip_byte(&bad.join("checkpoints/step-0000010/model.safetensors"));
     let mut c = config(tmp.path(), "explicit");
-    c.optim.max_steps = 15;
+    c.max_steps = 15;
     let path = write_config(tmp.path(), &c);
     let from = bad.join("checkpoints/step-0000010");
     let out = pretrain(&["--config", path.to_str().unwrap(), "--resume", from.to_str().unwrap()]);
@@ -257,7 +258,7 @@ fn a_flipped_byte_in_any_checkpoint_file_falls_back_to_the_previous_checkpoint()
     copy_tree(&base_run.join("final"), &init);
     flip_byte(&init.join("model.safetensors"));
     let mut c = config(tmp.path(), "from-init");
-    c.init = init.display().to_string();
+    c.model_name_or_path = init.display().to_string();
     let path = write_config(tmp.path(), &c);
     let out = pretrain(&["--config", path.to_str().unwrap()]);
     let log = stderr(&out);
@@ -269,10 +270,10 @@ fn a_flipped_byte_in_any_checkpoint_file_falls_back_to_the_previous_checkpoint()
 fn a_diverging_step_is_not_applied_and_the_run_resumes_with_a_lower_lr() {
     let tmp = tempfile::tempdir().unwrap();
     let mut c = config(tmp.path(), "diverge");
-    c.optim.lr = 1e3;
-    c.optim.warmup_steps = 0;
-    c.optim.max_steps = 200;
-    c.checkpoint.every = 2;
+    c.learning_rate = 1e3;
+    c.warmup_steps = 0;
+    c.max_steps = 200;
+    c.save_steps = 2;
     let path = write_config(tmp.path(), &c);
     let out = pretrain(&["--config", path.to_str().unwrap()]);
     let log = stderr(&out);
@@ -308,53 +309,54 @@ fn a_diverging_step_is_not_applied_and_the_run_resumes_with_a_lower_lr() {
         "--resume",
         from,
         "--set",
-        "optim.lr=1e-3",
+        "learning_rate=1e-3",
         "--set",
-        &format!("optim.max_steps={}", step + 6),
+        &format!("max_steps={}", step + 6),
     ]);
     let log = stderr(&out);
     assert!(out.status.success(), "{log}");
-    assert!(log.contains("optim.lr = 0.001") && log.contains("1000"), "the change is logged: {log}");
+    assert!(log.contains("learning_rate = 0.001") && log.contains("1000"), "the change is logged: {log}");
     // What may not change is refused, naming the key.
-    let out = pretrain(&["--config", path.to_str().unwrap(), "--resume", "--set", "optim.beta2=0.9"]);
+    let out = pretrain(&["--config", path.to_str().unwrap(), "--resume", "--set", "adam_beta2=0.9"]);
     let log = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{log}");
-    assert!(log.contains("optim.beta2 = 0.9 (checkpoint: 0.98)"), "{log}");
+    assert!(log.contains("adam_beta2 = 0.9 (checkpoint: 0.98)"), "{log}");
 }
 
 #[test]
 fn settings_outside_their_range_name_the_key_and_its_origin() {
     let tmp = tempfile::tempdir().unwrap();
     let path = write_config(tmp.path(), &config(tmp.path(), "ranges"));
-    let text = std::fs::read_to_string(&path).unwrap().replace("lr = 0.001", "lr = -0.001");
+    let text = std::fs::read_to_string(&path).unwrap().replace("learning_rate = 0.001", "learning_rate = -0.001");
     std::fs::write(&path, &text).unwrap();
-    let line = text.lines().position(|l| l.starts_with("lr = ")).unwrap() + 1;
+    let line = text.lines().position(|l| l.starts_with("learning_rate = ")).unwrap() + 1;
     let err = format!("{:#}", PretrainConfig::load(&path, &[]).unwrap_err());
-    assert!(err.contains(&format!("ranges.toml:{line}: optim.lr = -0.001: must be a finite number > 0")), "{err}");
+    assert!(err.contains(&format!("ranges.toml:{line}: learning_rate = -0.001: must be a finite number > 0")), "{err}");
     for (set, key) in [
-        ("optim.lr=-1", "optim.lr"),
-        ("optim.lr=nan", "optim.lr"),
-        ("optim.lr=inf", "optim.lr"),
-        ("optim.beta1=1.5", "optim.beta1"),
-        ("optim.beta2=2", "optim.beta2"),
-        ("optim.eps=0", "optim.eps"),
-        ("optim.min_lr=0.5", "optim.min_lr"),
-        ("optim.grad_clip=-1", "optim.grad_clip"),
-        ("optim.weight_decay=-0.1", "optim.weight_decay"),
+        ("learning_rate=-1", "learning_rate"),
+        ("learning_rate=nan", "learning_rate"),
+        ("learning_rate=inf", "learning_rate"),
+        ("adam_beta1=1.5", "adam_beta1"),
+        ("adam_beta2=2", "adam_beta2"),
+        ("adam_epsilon=0", "adam_epsilon"),
+        ("min_lr=0.5", "min_lr"),
+        ("max_grad_norm=-1", "max_grad_norm"),
+        ("weight_decay=-0.1", "weight_decay"),
         ("model.hidden_dropout_prob=1.0", "model.hidden_dropout_prob"),
         ("data.alpha=-1", "data.alpha"),
-        ("eval.batch_size=0", "eval.batch_size"),
+        ("per_device_eval_batch_size=0", "per_device_eval_batch_size"),
+        ("per_device_train_batch_size=0", "per_device_train_batch_size"),
         ("model.num_attention_heads=0", "model.num_attention_heads"),
         ("model.hidden_size=30", "model.hidden_size"),
     ] {
-        let sets = ["optim.lr=1e-3".to_string(), set.to_string()];
+        let sets = ["learning_rate=1e-3".to_string(), set.to_string()];
         let err = format!("{:#}", PretrainConfig::load(&path, &sets).unwrap_err());
         assert!(err.starts_with(&format!("--set {set}: {key} = ")), "{set}: {err}");
     }
     // A type error names its line.
-    std::fs::write(&path, text.replace("lr = -0.001", "lr = \"fast\"")).unwrap();
+    std::fs::write(&path, text.replace("learning_rate = -0.001", "learning_rate = \"fast\"")).unwrap();
     let err = format!("{:#}", PretrainConfig::load(&path, &[]).unwrap_err());
-    assert!(err.contains(&format!("line {line}")) && err.contains("lr"), "{err}");
+    assert!(err.contains(&format!("line {line}")) && err.contains("learning_rate"), "{err}");
 }
 
 /// Overwrites token ids of a shard after its 1,024-byte header with `id` (u16 shards): the
@@ -376,7 +378,7 @@ fn token_ids_outside_the_vocabulary_are_errors_naming_the_shard_never_a_panic() 
     let run = |name: &str, sets: &[&str]| -> Output {
         let mut c = config(tmp.path(), name);
         c.corpus = corpus.clone();
-        c.optim.max_steps = 10;
+        c.max_steps = 10;
         let path = write_config(tmp.path(), &c);
         let mut args = vec!["--config", path.to_str().unwrap()];
         for s in sets {
@@ -434,7 +436,7 @@ fn sigterm_while_starting_up_still_stops_with_a_checkpoint() {
     }
     assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
     let mut c = config(tmp.path(), "early");
-    c.optim.max_steps = 1000;
+    c.max_steps = 1000;
     // The run may already be gone (SIGTERM with no handler): then nobody reads the FIFO.
     let writer = std::thread::spawn({
         let fifo = fifo.clone();
@@ -461,14 +463,14 @@ fn sigterm_while_starting_up_still_stops_with_a_checkpoint() {
 fn a_checkpoint_skipped_as_invalid_says_why() {
     let tmp = tempfile::tempdir().unwrap();
     let mut c = config(tmp.path(), "utf8");
-    c.optim.max_steps = 10;
+    c.max_steps = 10;
     let path = write_config(tmp.path(), &c);
     assert!(pretrain(&["--config", path.to_str().unwrap()]).status.success());
     let state = tmp.path().join("runs/utf8/checkpoints/step-0000010/trainer_state.json");
     let mut bytes = std::fs::read(&state).unwrap();
     bytes[5] = 0xff;
     std::fs::write(&state, bytes).unwrap();
-    c.optim.max_steps = 12;
+    c.max_steps = 12;
     let path = write_config(tmp.path(), &c);
     let out = pretrain(&["--config", path.to_str().unwrap(), "--resume"]);
     let log = stderr(&out);

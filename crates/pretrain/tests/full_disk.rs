@@ -12,11 +12,11 @@ mod common;
 /// The shared tiny run, checkpointing every 10 steps, written to a file for the binary.
 fn config(tmp: &Path) -> PathBuf {
     let mut p = common::tiny_config(&tmp.join("runs"), "run");
-    p.optim.max_steps = 20;
-    p.eval.every = 0;
+    p.max_steps = 20;
+    p.eval_steps = 0;
     p.eval.max_windows = 4;
-    p.checkpoint.every = 10;
-    p.checkpoint.keep_last = 3;
+    p.save_steps = 10;
+    p.save_total_limit = 3;
     let path = tmp.join("run.toml");
     std::fs::write(&path, toml::to_string(&p).unwrap()).unwrap();
     path
@@ -26,7 +26,7 @@ fn config(tmp: &Path) -> PathBuf {
 fn pretrain(config: &Path, kib: u64, steps: u64, resume: bool) -> std::process::Output {
     let limit = if kib > 0 { format!("trap '' XFSZ; ulimit -f {kib}; ") } else { String::new() };
     let script = format!(
-        "{limit}exec \"$0\" --config \"$1\" --set optim.max_steps={steps} --set optim.warmup_steps=2{}",
+        "{limit}exec \"$0\" --config \"$1\" --set max_steps={steps} --set warmup_steps=2{}",
         if resume { " --resume" } else { "" }
     );
     Command::new("bash").arg("-c").arg(script).arg(env!("CARGO_BIN_EXE_pretrain")).arg(config).output().unwrap()

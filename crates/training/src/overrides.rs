@@ -40,6 +40,36 @@ pub fn load_with_overrides<T: DeserializeOwned + Serialize>(
     table.try_into().map_err(|e: toml::de::Error| config_error(origin, e.to_string()))
 }
 
+/// A key a config no longer accepts under its old name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Renamed {
+    /// The old dotted key (`optim.lr`).
+    pub old: &'static str,
+    /// The key that replaced it (`learning_rate`).
+    pub new: &'static str,
+    /// What else changed with the name ("" when only the name did), appended to the message.
+    pub note: &'static str,
+}
+
+/// One line per old name of `renamed` that the file's `text` sets or an override gives:
+/// ``run.toml:12: `optim.lr` was renamed to `learning_rate` `` (or `--set optim.lr=1e-3: …`),
+/// file lines first. A file that is not TOML gives none: its parse error is reported by
+/// [`load_with_overrides`].
+pub fn renamed_keys(text: &str, file: &str, overrides: &[String], renamed: &[Renamed]) -> Vec<String> {
+    let describe = |r: &Renamed| format!("`{}` was renamed to `{}`{}", r.old, r.new, r.note);
+    let in_file = toml::from_str::<toml::Table>(text).map(|t| flatten(&t)).unwrap_or_default();
+    let from_file = renamed.iter().filter(|r| in_file.contains_key(r.old)).map(|r| {
+        (line_of(r.old, text).unwrap_or(0), format!("{}: {}", origin_of(r.old, text, file, &[]), describe(r)))
+    });
+    let mut lines: Vec<(usize, String)> = from_file.collect();
+    lines.sort();
+    let from_overrides = overrides.iter().filter_map(|o| {
+        let key = o.split_once('=').map_or(o.as_str(), |(k, _)| k).trim();
+        renamed.iter().find(|r| r.old == key).map(|r| format!("--set {o}: {}", describe(r)))
+    });
+    lines.into_iter().map(|(_, l)| l).chain(from_overrides).collect()
+}
+
 /// Where `key`'s value came from: the last `--set` of it, else `file:line` where the file
 /// sets it, else its default.
 pub fn origin_of(key: &str, text: &str, file: &str, overrides: &[String]) -> String {
@@ -238,5 +268,25 @@ mod tests {
         let set = ["optim.lr=1".to_string(), "optim.lr = 2".to_string()];
         assert_eq!(origin_of("optim.lr", text, "c.toml", &set), "--set optim.lr = 2");
         assert_eq!(origin_of("optim.steps", text, "c.toml", &set), "c.toml (optim.steps not set: its default)");
+    }
+
+    #[test]
+    fn an_old_name_is_named_with_its_line_or_its_set() {
+        const RENAMED: &[Renamed] = &[
+            Renamed { old: "optim.lr", new: "learning_rate", note: "" },
+            Renamed { old: "name", new: "output_dir", note: " (the run directory)" },
+        ];
+        let text = "name = \"a\"\n\n[optim]\n  lr = 0.1\n";
+        let lines = renamed_keys(text, "c.toml", &["optim.lr = 2".into(), "seed=1".into()], RENAMED);
+        assert_eq!(
+            lines,
+            [
+                "c.toml:1: `name` was renamed to `output_dir` (the run directory)",
+                "c.toml:4: `optim.lr` was renamed to `learning_rate`",
+                "--set optim.lr = 2: `optim.lr` was renamed to `learning_rate`",
+            ]
+        );
+        assert!(renamed_keys("learning_rate = 0.1\n", "c.toml", &[], RENAMED).is_empty());
+        assert!(renamed_keys("not toml [", "c.toml", &[], RENAMED).is_empty());
     }
 }

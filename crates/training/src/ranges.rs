@@ -8,7 +8,7 @@ use crate::overrides::origin_of;
 /// A setting that breaks its rule.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Invalid {
-    /// The dotted key (`optim.lr`).
+    /// The dotted key (`objective.k`, `learning_rate`).
     pub key: String,
     /// The value and the rule it breaks.
     pub message: String,
@@ -59,7 +59,7 @@ pub fn at_least<T: PartialOrd + std::fmt::Display>(key: &str, v: T, min: T) -> C
 }
 
 /// The error text of `e` for a config read from `file` (whose text is `text`) with
-/// `overrides`: `--set optim.lr=-1: optim.lr = -1: must be …`, or `run.toml:12: …`.
+/// `overrides`: `--set learning_rate=-1: learning_rate = -1: must be …`, or `run.toml:12: …`.
 pub fn explain(e: &Invalid, text: &str, file: &str, overrides: &[String]) -> String {
     format!("{}: {}", origin_of(&e.key, text, file, overrides), e.message)
 }

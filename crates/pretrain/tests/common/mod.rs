@@ -39,11 +39,11 @@ pub fn sample_corpus() -> PathBuf {
     .clone()
 }
 
-/// A tiny causal run on the sample corpus, on CPU: 2 layers × 32, k = 16, batch 8.
+/// A tiny causal run on the sample corpus, on CPU, in `<out_dir>/<name>`: 2 layers × 32, k = 16,
+/// batch 8.
 #[allow(dead_code)] // not every test binary uses it
 pub fn tiny_config(out_dir: &Path, name: &str) -> PretrainConfig {
-    let mut c =
-        PretrainConfig { name: name.into(), corpus: sample_corpus(), out_dir: out_dir.into(), ..Default::default() };
+    let mut c = PretrainConfig { output_dir: out_dir.join(name), corpus: sample_corpus(), ..Default::default() };
     c.device = "cpu".into();
     c.model.hidden_size = 32;
     c.model.num_hidden_layers = 2;
@@ -51,8 +51,8 @@ pub fn tiny_config(out_dir: &Path, name: &str) -> PretrainConfig {
     c.model.intermediate_size = 64;
     c.model.max_position_embeddings = 33;
     c.objective.k = 16;
-    c.optim.batch_size = 8;
+    c.per_device_train_batch_size = 8;
     c.eval.max_windows = 8;
-    c.log.every = 1;
+    c.logging_steps = 1;
     c
 }
