@@ -36,6 +36,7 @@ pub const RESUMABLE: &[&str] = &[
     "save_steps",
     "save_total_limit",
     "checkpoint.",
+    "report_to",
 ];
 
 /// Keys that say where and how a run is placed, not what it trains.
@@ -152,6 +153,8 @@ pub struct PretrainConfig {
     pub save_steps: u64,
     /// Keep the newest this many checkpoints (0 = all).
     pub save_total_limit: usize,
+    /// Where the metrics go besides `metrics.jsonl`: `["tensorboard"]` or none.
+    pub report_to: Vec<training::ReportTo>,
     /// Data parallelism: `auto` (NCCL on CUDA, Gloo on CPU), `nccl` or `gloo`.
     pub ddp_backend: String,
     /// Seconds a rank waits for the others (rendezvous and every collective) before it gives up
@@ -269,6 +272,7 @@ impl Default for PretrainConfig {
             logging_steps: 10,
             save_steps: 200,
             save_total_limit: 2,
+            report_to: Vec::new(),
             ddp_backend: "auto".into(),
             ddp_timeout: 1800,
             ddp_bucket_cap_mb: 25,

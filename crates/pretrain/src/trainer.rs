@@ -273,7 +273,9 @@ pub fn train_data_parallel(
     let mut metrics = match &run {
         Some(run) => {
             write_resolved_config(run.path(), config)?;
-            Some(run.metrics()?)
+            let mut metrics = run.metrics()?;
+            metrics.report_to(&config.report_to)?;
+            Some(metrics)
         }
         None => None,
     };
