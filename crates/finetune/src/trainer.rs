@@ -191,13 +191,13 @@ impl Run<'_> {
 
     fn evaluates_at(&self, step: u64) -> bool {
         let c = self.c;
-        (c.eval_steps > 0 && step % c.eval_steps == 0)
-            || (c.eval_steps == 0 && step % self.steps_per_epoch == 0)
+        (c.eval_steps > 0 && step.is_multiple_of(c.eval_steps))
+            || (c.eval_steps == 0 && step.is_multiple_of(self.steps_per_epoch))
             || step == self.total
     }
 
     fn saves_at(&self, step: u64) -> bool {
-        self.c.save_steps > 0 && step % self.c.save_steps == 0
+        self.c.save_steps > 0 && step.is_multiple_of(self.c.save_steps)
     }
 
     /// `best/` or `final/`: a model directory transformers loads.
