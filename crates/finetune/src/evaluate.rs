@@ -294,7 +294,7 @@ pub fn scores_table(best: &serde_json::Value) -> String {
     for (lang, s) in langs.chain(scores.get_key_value("all")) {
         let value = s[metric].as_f64().map_or("-".into(), |v| format!("{v:.4}"));
         let loss = s["loss"].as_f64().unwrap_or(f64::NAN);
-        out += &format!("{lang:<10} {:>6} {value:>11} {loss:>8.4}\n", s["examples"]);
+        out += &format!("{lang:<10} {:>6} {value:>11} {loss:>8.4}\n", s["examples"].as_u64().unwrap_or(0));
     }
     out
 }
