@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use training::ranges::Invalid;
 
@@ -31,6 +32,25 @@ pub enum Attention {
     /// As the causal pretraining objective: each token sees the ones before it.
     Causal,
 }
+
+/// Settings that a resumed run may change, as Trainer lets them change between runs: the
+/// learning-rate schedule, the length of the run, and how often it logs and checkpoints (each
+/// change is logged). What decides which weights `best/` holds (evaluation data, cadence and
+/// metric) may not.
+pub const RESUMABLE: &[&str] = &[
+    "learning_rate",
+    "warmup_steps",
+    "lr_scheduler_type",
+    "num_train_epochs",
+    "max_steps",
+    "early_stopping_patience",
+    "logging_steps",
+    "save_steps",
+    "save_total_limit",
+];
+
+/// Keys that say where and how a run is placed, not what it trains.
+const NOT_SETTINGS: &[&str] = &["output_dir", "device", "overwrite_output_dir"];
 
 /// Everything `finetune` reads from its TOML file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -110,6 +130,12 @@ pub struct FinetuneConfig {
     pub early_stopping_patience: usize,
     /// Log every this many steps.
     pub logging_steps: u64,
+    /// Write a checkpoint (`checkpoints/step-NNNNNNN/`: weights, optimizer moments, trainer
+    /// state) every this many steps, to continue from with `--resume` (0 = none: only `best/`
+    /// and `final/`).
+    pub save_steps: u64,
+    /// Keep only the newest this many checkpoints (0 = all).
+    pub save_total_limit: usize,
     /// `cpu`, `cuda`, `cuda:N` or `auto`.
     pub device: String,
     /// Matmuls in bf16 with f32 parameters (transformers' `bf16`); for GPUs.
@@ -157,6 +183,8 @@ impl Default for FinetuneConfig {
             metric_for_best_model: String::new(),
             early_stopping_patience: 0,
             logging_steps: 10,
+            save_steps: 0,
+            save_total_limit: 0,
             device: "auto".into(),
             bf16: false,
             overwrite_output_dir: false,
@@ -190,6 +218,22 @@ impl FinetuneConfig {
     pub fn evaluation_files(&self) -> Vec<(PathBuf, Option<String>)> {
         let own = (!self.validation_file.as_os_str().is_empty()).then(|| (self.validation_file.clone(), None));
         own.into_iter().chain(self.validation_files.iter().map(|(l, p)| (p.clone(), Some(l.clone())))).collect()
+    }
+
+    /// Every setting by dotted key, as a resumed run compares them: data files by the SHA-256
+    /// of their content (not their path); the output directory, device and overwrite flag left
+    /// out.
+    pub fn resume_settings(&self) -> anyhow::Result<training::ResumeSettings> {
+        let mut values = training::overrides::flatten(self);
+        values.retain(|k, _| !NOT_SETTINGS.iter().any(|p| training::resume::key_matches(k, p)));
+        let mut data: Vec<(String, &Path)> =
+            vec![("train_file".into(), &self.train_file), ("validation_file".into(), &self.validation_file)];
+        data.extend(self.validation_files.iter().map(|(lang, p)| (format!("validation_files.{lang}"), p.as_path())));
+        for (key, path) in data.into_iter().filter(|(_, p)| !p.as_os_str().is_empty()) {
+            let digest = model::checksums::hash_file(path).with_context(|| format!("{key} = {}", path.display()))?;
+            values.insert(key, format!("sha256:{digest}"));
+        }
+        Ok(training::ResumeSettings { values, resumable: RESUMABLE })
     }
 
     /// Checks what the types do not, with the rules of docs/configs.md; the error names the key.

@@ -283,6 +283,22 @@ pub(crate) fn average_over_languages(scores: &BTreeMap<String, Scores>) -> Optio
     Some(out)
 }
 
+/// The best evaluation row of a run (see `eval_results.json`) as a short table: per language,
+/// its rows, the chosen metric and the loss, then all rows together.
+pub fn scores_table(best: &serde_json::Value) -> String {
+    let Some(scores) = best["scores"].as_object() else { return "no evaluation\n".into() };
+    let metric = best["metric"].as_str().unwrap_or("loss");
+    let mut out =
+        format!("best at step {}\n{:<10} {:>6} {:>11} {:>8}\n", best["step"], "language", "rows", metric, "loss");
+    let langs = scores.iter().filter(|(l, _)| l.as_str() != "all");
+    for (lang, s) in langs.chain(scores.get_key_value("all")) {
+        let value = s[metric].as_f64().map_or("-".into(), |v| format!("{v:.4}"));
+        let loss = s["loss"].as_f64().unwrap_or(f64::NAN);
+        out += &format!("{lang:<10} {:>6} {value:>11} {loss:>8.4}\n", s["examples"].as_u64().unwrap_or(0));
+    }
+    out
+}
+
 /// `finetune eval`: scores of a fine-tuned checkpoint on labelled files (each with an optional
 /// language), as JSON with per-language scores and their average. Inputs are cut at the length
 /// the checkpoint was fine-tuned with; field names and QA decoding come from `c` (a

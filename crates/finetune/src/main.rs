@@ -20,6 +20,10 @@ struct Cli {
     /// Override a setting: --set learning_rate=3e-5 (repeatable; typed like the key).
     #[arg(long = "set", value_name = "KEY=VALUE", global = true)]
     set: Vec<String>,
+    /// Continue the fine-tuning from the newest valid checkpoint of output_dir, or from PATH
+    /// (checkpoints are written every save_steps).
+    #[arg(long, num_args = 0..=1, default_missing_value = "", value_name = "PATH")]
+    resume: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -71,6 +75,9 @@ fn settings(cli: &Cli, required: bool) -> anyhow::Result<FinetuneConfig> {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    if cli.resume.is_some() && !matches!(cli.command, Some(Command::Train) | None) {
+        anyhow::bail!("--resume continues a fine-tuning: it goes with `finetune train`");
+    }
     match &cli.command {
         Some(Command::Doctor) => {
             let (report, ok) = training::doctor::render(&training::doctor::checks(None, Path::new("runs")));
@@ -100,9 +107,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Train) | None => {
             let config = settings(&cli, true)?;
-            let outcome = finetune::trainer::train(&config)?;
-            println!("{}", serde_json::to_string_pretty(&outcome.best)?);
-            eprintln!("done after step {}: {}", outcome.steps, outcome.output_dir.display());
+            let resume = training::Resume::from_flag(cli.resume.as_deref());
+            let outcome = finetune::trainer::train_resuming(&config, &resume)?;
+            eprint!("{}", finetune::evaluate::scores_table(&outcome.best));
+            eprintln!(
+                "done after step {}: {} (scores in {})",
+                outcome.steps,
+                outcome.output_dir.display(),
+                outcome.output_dir.join("eval_results.json").display()
+            );
         }
     }
     Ok(())

@@ -2,18 +2,23 @@
 //! sequence classification; first sub-tokens of words for token classification; the answer's
 //! start and end in every window for QA), with the shared training machinery (AdamW, schedule,
 //! clipping), dynamic padding in batches of similar length, evaluation per language, early
-//! stopping, and the best checkpoint kept by the chosen metric.
+//! stopping, the best checkpoint kept by the chosen metric, and step checkpoints to resume from
+//! bit for bit (`--resume`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use model::{BertConfig, Inputs, ModelDir};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tch::nn::VarStore;
 use tch::Tensor;
 use tokenizers::Tokenizer;
-use training::{plots, AdamW, AdamWConfig, RunDir, Schedule};
+use training::progress::StepProgress;
+use training::{
+    checkpoint, plots, AdamW, AdamWConfig, Metrics, Resume, ResumeSettings, RunDir, Schedule, TrainerState,
+};
 
 use crate::config::{FinetuneConfig, Task};
 use crate::encode::{collate, read_and_encode, Encoded, Encoder, Rows, IGNORE};
@@ -29,6 +34,22 @@ pub struct Outcome {
     pub best: serde_json::Value,
     /// Optimizer steps done.
     pub steps: u64,
+    /// Runtime, throughput and mean loss of the training, as Trainer reports them.
+    pub train: TrainSummary,
+}
+
+/// How the training went, with the names of Trainer's final metrics. After a resume the
+/// runtime and throughput are this process's; the loss is the mean over the whole run.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainSummary {
+    /// Seconds spent in the training loop (evaluations and checkpoints included).
+    pub train_runtime: f64,
+    /// Training examples (QA: windows) per second.
+    pub train_samples_per_second: f64,
+    /// Optimizer steps per second.
+    pub train_steps_per_second: f64,
+    /// Mean training loss over the run's steps.
+    pub train_loss: f64,
 }
 
 /// The example order of an epoch: shuffled by (seed, epoch), then grouped into runs of similar
@@ -50,8 +71,19 @@ fn epoch_batches(data: &[Encoded], batch: usize, seed: u64, epoch: u64) -> Vec<V
 }
 
 /// What a run writes into its output directory.
-const RUN_OUTPUTS: [&str; 7] =
-    ["metrics.jsonl", "eval_results.json", "config.toml", "training.png", "validation.png", "best", "final"];
+const RUN_OUTPUTS: [&str; 8] = [
+    "metrics.jsonl",
+    "eval_results.json",
+    "config.toml",
+    "training.png",
+    "validation.png",
+    "best",
+    "final",
+    CHECKPOINTS,
+];
+
+/// The step checkpoints under the output directory.
+const CHECKPOINTS: &str = "checkpoints";
 
 /// Refuses a directory that holds an earlier run (whose metrics the new one would be appended
 /// to), or with `overwrite` deletes that run's outputs, and only those.
@@ -61,8 +93,9 @@ fn clear_earlier_run(dir: &Path, overwrite: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     if !overwrite {
+        let resume = if earlier.contains(&CHECKPOINTS) { "continue it with --resume, " } else { "" };
         bail!(
-            "output_dir {} holds an earlier run ({}): choose another output_dir, or start over there with \
+            "output_dir {} holds an earlier run ({}): {resume}choose another output_dir, or start over there with \
              --set overwrite_output_dir=true",
             dir.display(),
             earlier.join(", ")
@@ -118,8 +151,263 @@ fn write_plots(run: &Path, metric: &str, schedule: &Schedule) -> anyhow::Result<
     Ok(())
 }
 
-/// Trains and evaluates as `c` says.
+/// Where the loop stands besides the weights and the optimizer's moments: what a checkpoint's
+/// `trainer_state.json` carries (`extra.position`), so that a resumed run continues bit for bit.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Position {
+    /// The epoch under way (its batches are a pure function of seed and epoch; the steps done
+    /// in it are the run's steps less those of the epochs before).
+    epoch: u64,
+    /// Training examples (QA: windows) trained on.
+    samples_seen: u64,
+    /// The sum of the step losses, for `train_loss`.
+    loss_sum: f64,
+    /// The best evaluation row so far (null before the first evaluation).
+    best: serde_json::Value,
+    /// Its metric, larger = better.
+    best_value: Option<f64>,
+    /// Evaluations since the best, for early stopping.
+    since_best: usize,
+}
+
+/// What the periodic actions of the loop share: the run's directory, model and settings.
+struct Run<'a> {
+    c: &'a FinetuneConfig,
+    dir: &'a Path,
+    bert_config: &'a BertConfig,
+    vs: &'a VarStore,
+    tokenizer: &'a Tokenizer,
+    settings: ResumeSettings,
+    schedule: Schedule,
+    steps_per_epoch: u64,
+    total: u64,
+}
+
+impl Run<'_> {
+    /// The fractional epoch after `step`, as Trainer logs it.
+    fn epoch_at(&self, step: u64) -> f64 {
+        step as f64 / self.steps_per_epoch.max(1) as f64
+    }
+
+    fn evaluates_at(&self, step: u64) -> bool {
+        let c = self.c;
+        (c.eval_steps > 0 && step.is_multiple_of(c.eval_steps))
+            || (c.eval_steps == 0 && step.is_multiple_of(self.steps_per_epoch))
+            || step == self.total
+    }
+
+    fn saves_at(&self, step: u64) -> bool {
+        self.c.save_steps > 0 && step.is_multiple_of(self.c.save_steps)
+    }
+
+    /// `best/` or `final/`: a model directory transformers loads.
+    fn save_model(&self, name: &str) -> anyhow::Result<()> {
+        Ok(model::model_dir::save(&self.dir.join(name), self.bert_config, self.vs, Some(self.tokenizer))?)
+    }
+
+    /// `checkpoints/step-NNNNNNN/` (written atomically, checksummed), then the oldest pruned
+    /// to `save_total_limit`.
+    fn save_checkpoint(&self, opt: &AdamW, step: u64, lr: f64, position: &Position) -> anyhow::Result<()> {
+        let state = TrainerState {
+            version: checkpoint::STATE_VERSION,
+            step,
+            tokens_seen: position.samples_seen,
+            seed: self.c.seed,
+            lr,
+            config_hash: self.settings.hash(),
+            // Retention here is by age (save_total_limit); best/ keeps the best weights.
+            metric: None,
+            extra: json!({"settings": self.settings.to_json(), "position": position}),
+        };
+        let tokenizer_json = self.tokenizer.to_string(true).map_err(|e| anyhow::anyhow!("tokenizer: {e}"))?;
+        let root = self.dir.join(CHECKPOINTS);
+        let dir = checkpoint::write(&root, self.bert_config, self.vs, tokenizer_json.as_bytes(), opt, &state)?;
+        if self.c.save_total_limit > 0 {
+            checkpoint::prune(&root, self.c.save_total_limit, 0)?;
+        }
+        tracing::debug!("wrote {}", dir.display());
+        Ok(())
+    }
+
+    /// Why the run stops at step `step + 1`, and what to do: resume from the newest checkpoint
+    /// (weights that trained without diverging) with a lower learning rate, or start over.
+    fn non_finite_advice(&self, step: u64, loss: f64, grad_norm: f64, position: &Position) -> String {
+        let best = match position.best["step"].as_u64() {
+            Some(at) => {
+                format!("{} holds the best finite weights so far (step {at}). ", self.dir.join("best").display())
+            }
+            None => String::new(),
+        };
+        let advice = match checkpoint::list(&self.dir.join(CHECKPOINTS)).iter().rev().find(|(s, _)| s.step < step) {
+            Some((_, dir)) => format!(
+                "Resume from the checkpoint before it with a lower learning rate: --resume {} --set learning_rate=...",
+                dir.display()
+            ),
+            None => "Lower learning_rate or raise warmup_steps and rerun with --set overwrite_output_dir=true".into(),
+        };
+        format!("step {}: loss {loss}, gradient norm {grad_norm}; the update was not applied. {best}{advice}", step + 1)
+    }
+}
+
+/// Prepares the output directory and returns the step to start at and the loop's position:
+/// with a checkpoint to resume (see [`Resume::checkpoint`]) its weights, moments and position
+/// are restored, after refusing settings that must not change, and the metrics rows written
+/// after its step are dropped; otherwise the run starts at step 0 in a directory without an
+/// earlier run (with `overwrite_output_dir`, that run's outputs are deleted first).
+fn start_or_resume(run: &Run, resume: &Resume, opt: &mut AdamW) -> anyhow::Result<(u64, Position)> {
+    let checkpoints = run.dir.join(CHECKPOINTS);
+    // Holding the lock, whatever is half-written here belongs to a run that is gone.
+    checkpoint::remove_partials(run.dir)?;
+    checkpoint::remove_partials(&checkpoints)?;
+    let Some((state, from)) = resume.checkpoint(&checkpoints)? else {
+        clear_earlier_run(run.dir, run.c.overwrite_output_dir)?;
+        return Ok((0, Position::default()));
+    };
+    run.settings.check(&state, &from)?;
+    let parent = |p: &Path| p.canonicalize().ok().and_then(|d| d.parent().map(Path::to_path_buf));
+    let own = parent(&from).is_some() && parent(&from) == checkpoints.canonicalize().ok();
+    if !own {
+        // The run it belongs to lives elsewhere: this directory starts a log of its own.
+        clear_earlier_run(run.dir, run.c.overwrite_output_dir)?;
+    } else if run.c.overwrite_output_dir {
+        tracing::warn!("--resume: overwrite_output_dir = true ignored; the run continues in {}", run.dir.display());
+    }
+    let position: Position = serde_json::from_value(state.extra["position"].clone())
+        .with_context(|| format!("{}: no fine-tuning position in {}", from.display(), checkpoint::STATE_FILE))?;
+    let in_epoch = state.step.checked_sub(position.epoch * run.steps_per_epoch);
+    if in_epoch.is_none_or(|n| n > run.steps_per_epoch) {
+        bail!(
+            "{}: step {} is not in epoch {} of {} steps",
+            from.display(),
+            state.step,
+            position.epoch,
+            run.steps_per_epoch
+        );
+    }
+    ModelDir::open(&from)?.load_weights(run.vs, false)?;
+    opt.load(&from.join(checkpoint::OPTIMIZER_FILE))?;
+    // Each step once, ending where the weights are.
+    let dropped = Metrics::truncate_after(&run.dir.join(training::run_dir::METRICS_FILE), state.step)?;
+    if dropped > 0 {
+        tracing::warn!(
+            "metrics.jsonl: dropped {dropped} rows written after step {} by the run that stopped",
+            state.step
+        );
+    }
+    tracing::info!("resumed from {} at step {} (epoch {:.2})", from.display(), state.step, run.epoch_at(state.step));
+    Ok((state.step, position))
+}
+
+/// How training batches are collated and scored.
+struct Batching<'a> {
+    data: &'a [Encoded],
+    pad: i64,
+    per_token: bool,
+    mask: model::AttentionMask,
+    device: tch::Device,
+}
+
+/// Forward and backward over the micro-batches of one optimizer step; returns the step's loss.
+/// M is the labelled targets of the whole step, so that accumulated micro-batches give the
+/// update of one large batch.
+fn accumulate_gradients(model: &TaskModel, group: &[Vec<usize>], b: &Batching) -> anyhow::Result<f64> {
+    let targets: usize =
+        group.iter().flatten().map(|&i| b.data[i].labels.iter().filter(|&&l| l != IGNORE).count()).sum();
+    let mut loss_sum = 0.0;
+    for batch in group {
+        let items: Vec<&Encoded> = batch.iter().map(|&i| &b.data[i]).collect();
+        let (ids, mask, types, y) = collate(&items, b.pad, b.per_token, b.device);
+        let inputs = Inputs { input_ids: &ids, attention_mask: Some(&mask), token_type_ids: Some(&types) };
+        let loss = model.flat_scores(inputs, b.mask, true)?.cross_entropy_loss::<Tensor>(
+            &y.view([-1]),
+            None,
+            tch::Reduction::Sum,
+            IGNORE,
+            0.0,
+        ) / targets.max(1) as f64;
+        loss.backward();
+        loss_sum += loss.double_value(&[]);
+    }
+    Ok(loss_sum)
+}
+
+/// The logging row of `step`, and the same figures on the progress bar (or a log line).
+struct StepLog {
+    step: u64,
+    loss: f64,
+    lr: f64,
+    grad_norm: f64,
+}
+
+/// Writes the row of a logged step; `timer` is when and at how many samples the last one was.
+fn log_step(
+    run: &Run,
+    metrics: &mut Metrics,
+    progress: &StepProgress,
+    timer: &mut (std::time::Instant, u64),
+    samples_seen: u64,
+    s: StepLog,
+) -> anyhow::Result<()> {
+    let samples_per_s = (samples_seen - timer.1) as f64 / timer.0.elapsed().as_secs_f64().max(1e-9);
+    *timer = (std::time::Instant::now(), samples_seen);
+    metrics.write(&json!({"step": s.step, "epoch": run.epoch_at(s.step), "loss": s.loss, "lr": s.lr,
+        "grad_norm": s.grad_norm, "samples_per_s": samples_per_s}))?;
+    progress.report(s.step, format!("loss {:.4} lr {:.2e} {samples_per_s:.1} samples/s", s.loss, s.lr));
+    Ok(())
+}
+
+/// What an evaluation needs: the model, the data and how to score it.
+struct Evaluation<'a> {
+    model: &'a TaskModel,
+    rows: &'a Rows,
+    data: &'a crate::encode::Encodings,
+    setting: Setting<'a>,
+}
+
+/// Evaluates at `step`, logs the row, redraws the plots, keeps `best/` when it improved;
+/// returns true when early stopping says to stop.
+fn evaluate_and_keep_best(
+    run: &Run,
+    e: &Evaluation,
+    metrics: &mut Metrics,
+    step: u64,
+    position: &mut Position,
+) -> anyhow::Result<bool> {
+    let c = run.c;
+    let scores = evaluate(e.model, e.rows, e.data, &e.setting)?;
+    let overall = &scores["all"];
+    let metric = match c.metric_for_best_model.as_str() {
+        "" => default_metric(c.task, overall),
+        named => named,
+    };
+    let value = overall
+        .higher_is_better(metric)
+        .with_context(|| format!("metric_for_best_model = {metric:?} is not computed for this task and data"))?;
+    let row = json!({"step": step, "epoch": run.epoch_at(step), "split": "validation", "metric": metric,
+        "scores": scores, "average_over_languages": average_over_languages(&scores)});
+    metrics.write(&row)?;
+    write_plots(run.dir, metric, &run.schedule)?;
+    tracing::info!("step {step}: validation {metric} {:.4} (loss {:.4})", value.abs(), overall.loss);
+    if position.best_value.is_none_or(|best| value > best) {
+        (position.best_value, position.best, position.since_best) = (Some(value), row, 0);
+        run.save_model("best")?;
+        return Ok(false);
+    }
+    position.since_best += 1;
+    let stop = c.early_stopping_patience > 0 && position.since_best >= c.early_stopping_patience;
+    if stop {
+        tracing::info!("early stop: {} evaluations without improvement", position.since_best);
+    }
+    Ok(stop)
+}
+
+/// Trains and evaluates as `c` says, from step 0.
 pub fn train(c: &FinetuneConfig) -> anyhow::Result<Outcome> {
+    train_resuming(c, &Resume::No)
+}
+
+/// Trains and evaluates as `c` says, continuing the checkpoint `resume` names, if any.
+pub fn train_resuming(c: &FinetuneConfig, resume: &Resume) -> anyhow::Result<Outcome> {
     // Loaded configs were checked with the origin of each value; one built in code is checked here.
     c.validate().map_err(|e| anyhow::anyhow!("{}", e.message))?;
     let device = model::parse_device(&c.device)?;
@@ -184,13 +472,6 @@ pub fn train(c: &FinetuneConfig) -> anyhow::Result<Outcome> {
         let report = dir.load_weights(&vs, false)?;
         tracing::info!("init {}: {report}", dir.path.display());
     }
-    // Only once the inputs and the init are known good does the run touch its directory, so a
-    // run refused for them leaves nothing behind that would block its rerun.
-    let run = RunDir::lock(&c.output_dir)?;
-    clear_earlier_run(run.path(), c.overwrite_output_dir)?;
-    training::checkpoint::remove_partials(run.path())?;
-    training::run_dir::write_atomically(&run.path().join("config.toml"), toml::to_string_pretty(c)?.as_bytes())?;
-    let mut metrics_log = run.metrics()?;
     let steps_per_epoch =
         train_data.len().div_ceil(c.per_device_train_batch_size * c.gradient_accumulation_steps) as u64;
     let total = if c.max_steps > 0 { c.max_steps } else { (c.num_train_epochs * steps_per_epoch as f64).ceil() as u64 };
@@ -205,15 +486,39 @@ pub fn train(c: &FinetuneConfig) -> anyhow::Result<Outcome> {
         &vs,
         AdamWConfig { beta1: c.adam_beta1, beta2: c.adam_beta2, eps: c.adam_epsilon, weight_decay: c.weight_decay },
     );
+    let settings = c.resume_settings()?;
+    // Only once the inputs and the init are known good does the run touch its directory, so a
+    // run refused for them leaves nothing behind that would block its rerun.
+    let lock = RunDir::lock(&c.output_dir)?;
+    let run = Run {
+        c,
+        dir: lock.path(),
+        bert_config: &bert_config,
+        vs: &vs,
+        tokenizer: &tokenizer,
+        settings,
+        schedule,
+        steps_per_epoch,
+        total,
+    };
+    let (mut step, mut position) = start_or_resume(&run, resume, &mut opt)?;
+    training::run_dir::write_atomically(&run.dir.join("config.toml"), toml::to_string_pretty(c)?.as_bytes())?;
+    let mut metrics_log = lock.metrics()?;
     let mask_kind = mask_of(c.attention);
-    let per_token = c.task == Task::TokenClassification;
-    let setting = Setting {
-        labels: &label_list,
-        mask: mask_kind,
-        pad,
-        batch_size: c.per_device_eval_batch_size,
-        decoding: c.decoding(),
-        device,
+    let batching =
+        Batching { data: &train_data, pad, per_token: c.task == Task::TokenClassification, mask: mask_kind, device };
+    let evaluation = Evaluation {
+        model: &model,
+        rows: &eval_rows,
+        data: &eval_data,
+        setting: Setting {
+            labels: &label_list,
+            mask: mask_kind,
+            pad,
+            batch_size: c.per_device_eval_batch_size,
+            decoding: c.decoding(),
+            device,
+        },
     };
     let what = match c.task {
         Task::QuestionAnswering => "windows".to_string(),
@@ -227,97 +532,65 @@ pub fn train(c: &FinetuneConfig) -> anyhow::Result<Outcome> {
         );
     }
 
-    let (mut step, mut epoch) = (0u64, 0u64);
-    let mut timer = (std::time::Instant::now(), 0usize);
-    let mut samples_seen = 0usize;
-    let (mut best, mut best_value, mut since_best) = (serde_json::Value::Null, f64::NEG_INFINITY, 0usize);
-    let save = |name: &str| model::model_dir::save(&run.path().join(name), &bert_config, &vs, Some(&tokenizer));
+    let started = (std::time::Instant::now(), step, position.samples_seen);
+    let mut timer = (started.0, position.samples_seen);
+    let progress = StepProgress::new("finetune", total, step, true);
     'training: while step < total {
-        let batches = epoch_batches(&train_data, c.per_device_train_batch_size, c.seed, epoch);
-        for group in batches.chunks(c.gradient_accumulation_steps) {
+        let batches = epoch_batches(&train_data, c.per_device_train_batch_size, c.seed, position.epoch);
+        let done_in_epoch = (step - position.epoch * steps_per_epoch) as usize;
+        for group in batches.chunks(c.gradient_accumulation_steps).skip(done_in_epoch) {
             training::seed::seed_step(c.seed, step);
-            // M: the labelled targets of the whole step, so that accumulated micro-batches give
-            // the update of one large batch.
-            let targets: usize =
-                group.iter().flatten().map(|&i| train_data[i].labels.iter().filter(|&&l| l != IGNORE).count()).sum();
+            let lr = run.schedule.lr_at(step);
             opt.zero_grad();
-            let mut loss_sum = 0.0;
-            for batch in group {
-                let items: Vec<&Encoded> = batch.iter().map(|&i| &train_data[i]).collect();
-                let (ids, mask, types, y) = collate(&items, pad, per_token, device);
-                let inputs = Inputs { input_ids: &ids, attention_mask: Some(&mask), token_type_ids: Some(&types) };
-                let loss = model.flat_scores(inputs, mask_kind, true)?.cross_entropy_loss::<Tensor>(
-                    &y.view([-1]),
-                    None,
-                    tch::Reduction::Sum,
-                    IGNORE,
-                    0.0,
-                ) / targets.max(1) as f64;
-                loss.backward();
-                loss_sum += loss.double_value(&[]);
-            }
+            let loss = accumulate_gradients(&model, group, &batching)?;
             let grad_norm = opt.clip_grad_norm(c.max_grad_norm);
-            if !loss_sum.is_finite() || !grad_norm.is_finite() {
-                bail!(
-                    "step {}: loss {loss_sum}, gradient norm {grad_norm}; the update was not applied. {}Lower \
-                     learning_rate or raise warmup_steps and rerun with --set overwrite_output_dir=true",
-                    step + 1,
-                    if best.is_null() {
-                        String::new()
-                    } else {
-                        format!(
-                            "{} holds the best finite weights so far (step {}). ",
-                            run.path().join("best").display(),
-                            best["step"]
-                        )
-                    }
-                );
+            if !loss.is_finite() || !grad_norm.is_finite() {
+                bail!("{}", run.non_finite_advice(step, loss, grad_norm, &position));
             }
-            let lr = schedule.lr_at(step);
             opt.step(lr);
             step += 1;
-            samples_seen += group.iter().map(Vec::len).sum::<usize>();
+            position.samples_seen += group.iter().map(Vec::len).sum::<usize>() as u64;
+            position.loss_sum += loss;
+            progress.advance(step);
             if step % c.logging_steps.max(1) == 0 {
-                let samples_per_s = (samples_seen - timer.1) as f64 / timer.0.elapsed().as_secs_f64().max(1e-9);
-                metrics_log.write(&json!({"step": step, "epoch": epoch, "loss": loss_sum, "lr": lr,
-                    "grad_norm": grad_norm, "samples_per_s": samples_per_s}))?;
-                timer = (std::time::Instant::now(), samples_seen);
+                let log = StepLog { step, loss, lr, grad_norm };
+                log_step(&run, &mut metrics_log, &progress, &mut timer, position.samples_seen, log)?;
             }
-            let end_of_epoch = step % steps_per_epoch == 0;
-            if (c.eval_steps > 0 && step % c.eval_steps == 0) || (c.eval_steps == 0 && end_of_epoch) || step == total {
-                let scores = evaluate(&model, &eval_rows, &eval_data, &setting)?;
-                let overall = &scores["all"];
-                let metric = match c.metric_for_best_model.as_str() {
-                    "" => default_metric(c.task, overall),
-                    named => named,
-                };
-                let value = overall.higher_is_better(metric).with_context(|| {
-                    format!("metric_for_best_model = {metric:?} is not computed for this task and data")
-                })?;
-                let row = json!({"step": step, "epoch": epoch, "split": "validation", "metric": metric,
-                    "scores": scores, "average_over_languages": average_over_languages(&scores)});
-                metrics_log.write(&row)?;
-                write_plots(run.path(), metric, &schedule)?;
-                tracing::info!("step {step}: validation {metric} {:.4} (loss {:.4})", value.abs(), overall.loss);
-                if value > best_value {
-                    (best_value, best, since_best) = (value, row, 0);
-                    save("best")?;
-                } else {
-                    since_best += 1;
-                    if c.early_stopping_patience > 0 && since_best >= c.early_stopping_patience {
-                        tracing::info!("early stop: {since_best} evaluations without improvement");
-                        break 'training;
-                    }
-                }
+            if run.evaluates_at(step)
+                && evaluate_and_keep_best(&run, &evaluation, &mut metrics_log, step, &mut position)?
+            {
+                break 'training;
+            }
+            if run.saves_at(step) {
+                run.save_checkpoint(&opt, step, lr, &position)?;
             }
             if step >= total {
                 break 'training;
             }
         }
-        epoch += 1;
+        position.epoch += 1;
     }
-    save("final")?;
-    let results = run.path().join("eval_results.json");
-    training::run_dir::write_atomically(&results, serde_json::to_string_pretty(&best)?.as_bytes())?;
-    Ok(Outcome { output_dir: run.path().to_path_buf(), best, steps: step })
+    progress.finish();
+    let seconds = started.0.elapsed().as_secs_f64().max(1e-9);
+    let summary = TrainSummary {
+        train_runtime: seconds,
+        train_samples_per_second: (position.samples_seen - started.2) as f64 / seconds,
+        train_steps_per_second: (step - started.1) as f64 / seconds,
+        train_loss: position.loss_sum / step.max(1) as f64,
+    };
+    let mut row = serde_json::to_value(&summary)?;
+    row["step"] = json!(step);
+    row["epoch"] = json!(run.epoch_at(step));
+    metrics_log.write(&row)?;
+    tracing::info!(
+        "train_runtime {:.1} s, {:.1} samples/s, {:.2} steps/s, train_loss {:.4}",
+        summary.train_runtime,
+        summary.train_samples_per_second,
+        summary.train_steps_per_second,
+        summary.train_loss
+    );
+    run.save_model("final")?;
+    let results = run.dir.join("eval_results.json");
+    training::run_dir::write_atomically(&results, serde_json::to_string_pretty(&position.best)?.as_bytes())?;
+    Ok(Outcome { output_dir: run.dir.to_path_buf(), best: position.best, steps: step, train: summary })
 }

@@ -36,8 +36,10 @@ fn metrics(dir: &Path) -> Vec<serde_json::Value> {
         .lines()
         .map(|l| {
             let mut row: serde_json::Value = serde_json::from_str(l).unwrap();
-            row.as_object_mut().unwrap().remove("samples_per_s");
-            row.as_object_mut().unwrap().remove("time");
+            for key in ["time", "samples_per_s", "train_runtime", "train_samples_per_second", "train_steps_per_second"]
+            {
+                row.as_object_mut().unwrap().remove(key);
+            }
             row
         })
         .collect()

@@ -7,6 +7,9 @@
 //! - [`schedule`]: warm-up then cosine or linear decay, a pure function of the step;
 //! - [`checkpoint`]: atomic step checkpoints (model directory + optimizer + trainer state),
 //!   newest-valid lookup, keep-last and keep-best retention;
+//! - [`resume`]: `--resume [PATH]`: the checkpoint to continue from, and the settings that must
+//!   not change (refused by name);
+//! - [`progress`]: a progress bar on a terminal, one log line per logged step otherwise;
 //! - [`run_dir`]: the run directory's lock and `metrics.jsonl` (time-stamped rows);
 //! - [`tensorboard`]: `report_to = ["tensorboard"]`: the rows as TensorBoard scalars;
 //! - [`overrides`]: typed TOML configs with `--set key=value`, and where each value came from;
@@ -23,7 +26,9 @@ pub mod doctor;
 pub mod error;
 pub mod overrides;
 pub mod plots;
+pub mod progress;
 pub mod ranges;
+pub mod resume;
 pub mod run_dir;
 pub mod schedule;
 pub mod seed;
@@ -32,6 +37,7 @@ pub mod tensorboard;
 pub use adamw::{AdamW, AdamWConfig};
 pub use checkpoint::TrainerState;
 pub use error::{Error, Result};
+pub use resume::{Resume, ResumeSettings};
 pub use run_dir::{Metrics, RunDir};
 pub use schedule::{Decay, Schedule};
 pub use tensorboard::ReportTo;
