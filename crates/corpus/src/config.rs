@@ -96,21 +96,25 @@ impl Default for TokenizerConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
-    /// A `.txt`/`.jsonl` file (optionally `.gz`/`.zst`) or a directory searched recursively.
+    /// A `.txt`/`.jsonl` file (optionally `.gz`/`.zst`), a `.parquet` file, or a directory
+    /// searched recursively.
     pub path: PathBuf,
-    /// Language code of every document; when absent, each JSONL row must carry `lang`.
+    /// Language code of every document; when absent, each JSONL or Parquet row must carry one
+    /// (in `lang_field`).
     pub lang: Option<String>,
     /// Overrides the top-level `documents` for this source.
     pub documents: Option<DocumentMode>,
     /// Overrides the top-level `text_field` for this source.
     pub text_field: Option<String>,
+    /// Overrides the top-level `lang_field` for this source.
+    pub lang_field: Option<String>,
 }
 
 /// A whole `corpus build` configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BuildConfig {
-    /// A directory with one sub-directory per language: `<input>/<lang>/**/*.txt|*.jsonl`.
+    /// A directory with one sub-directory per language: `<input>/<lang>/**/*.txt|*.jsonl|*.parquet`.
     pub input: Option<PathBuf>,
     /// Explicit sources, in addition to `input`.
     #[serde(default)]
@@ -134,9 +138,12 @@ pub struct BuildConfig {
     /// How `.txt` files are cut into documents.
     #[serde(default = "default_documents")]
     pub documents: DocumentMode,
-    /// JSONL field holding the text.
+    /// JSONL field (Parquet column) holding the text.
     #[serde(default = "default_text_field")]
     pub text_field: String,
+    /// JSONL field (Parquet column) holding the language, read where the source gives none.
+    #[serde(default = "default_lang_field", skip_serializing_if = "is_default_lang_field")]
+    pub lang_field: String,
     /// What to do with a malformed document.
     #[serde(default = "default_on_invalid")]
     pub on_invalid: OnInvalid,
@@ -184,6 +191,14 @@ fn default_documents() -> DocumentMode {
 fn default_text_field() -> String {
     "text".to_string()
 }
+pub(crate) fn default_lang_field() -> String {
+    "lang".to_string()
+}
+// Left out of the serialised settings at its default, so that the fingerprints of corpora built
+// before the key existed stay the same.
+pub(crate) fn is_default_lang_field(field: &str) -> bool {
+    field == "lang"
+}
 fn default_on_invalid() -> OnInvalid {
     OnInvalid::Error
 }
@@ -204,6 +219,7 @@ impl BuildConfig {
             shard_tokens: default_shard_tokens(),
             documents: default_documents(),
             text_field: default_text_field(),
+            lang_field: default_lang_field(),
             on_invalid: default_on_invalid(),
             max_document_bytes: default_max_document_bytes(),
             tokenizer: TokenizerConfig::default(),
@@ -239,6 +255,9 @@ impl BuildConfig {
         }
         if self.text_field.is_empty() {
             return fail("text_field is empty".into());
+        }
+        if self.lang_field.is_empty() {
+            return fail("lang_field is empty".into());
         }
         let t = &self.tokenizer;
         if t.path.is_none() {
@@ -308,6 +327,7 @@ mod tests {
             lang: Some("English!".into()),
             documents: None,
             text_field: None,
+            lang_field: None,
         });
         let err = config.validate("cfg.toml").unwrap_err().to_string();
         assert!(err.contains("English!"), "{err}");

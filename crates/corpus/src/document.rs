@@ -1,6 +1,6 @@
 //! Reading documents out of one input file: decompression, line splitting with a length limit,
-//! UTF-8 and NUL checks, JSONL fields. Every defect is reported with file and line; with
-//! `on_invalid = "skip"` it is counted by reason instead.
+//! UTF-8 and NUL checks, JSONL fields, Parquet columns. Every defect is reported with file and
+//! line (for Parquet, the row); with `on_invalid = "skip"` it is counted by reason instead.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{DocumentMode, OnInvalid};
 use crate::error::{Error, IoContext, Result};
+use crate::parquet_file::{Column, Kind, ParquetError, ParquetFile};
 use crate::source::{check_language_code, Compression, Format, InputFile};
 
 /// One document, ready to encode.
@@ -30,7 +31,8 @@ pub struct SkipCounts {
     pub invalid_utf8: u64,
     /// NUL bytes (usually a binary file).
     pub nul_byte: u64,
-    /// JSONL lines that are not a JSON object with the text field (and `lang` where needed).
+    /// JSONL lines that are not a JSON object with the text field (and the language where
+    /// needed); Parquet rows whose text (or needed language) is null.
     pub malformed_json: u64,
     /// Lines or documents over `max_document_bytes`.
     pub too_long: u64,
@@ -135,6 +137,12 @@ pub fn read_documents(
     sink: &mut dyn FnMut(Document) -> Result<()>,
 ) -> Result<SkipCounts> {
     let path = file.path.as_path();
+    let mut reader =
+        FileReader { path, file, options, skipped: SkipCounts::default(), lang: file.lang.as_deref().map(Arc::from) };
+    if file.format == Format::Parquet {
+        reader.parquet(bytes_read, sink)?;
+        return Ok(reader.skipped);
+    }
     let raw = File::open(path).at(path)?;
     let counted = CountingReader { inner: raw, counter: bytes_read.clone() };
     let decoded: Box<dyn Read> = match file.compression {
@@ -144,9 +152,8 @@ pub fn read_documents(
     };
     let mut lines =
         LineSplitter { inner: BufReader::with_capacity(1 << 20, decoded), max: options.max_document_bytes, number: 0 };
-    let mut reader =
-        FileReader { path, file, options, skipped: SkipCounts::default(), lang: file.lang.as_deref().map(Arc::from) };
     match (file.format, file.documents) {
+        (Format::Parquet, _) => unreachable!("read above"),
         (Format::Jsonl, _) => reader.jsonl(&mut lines, sink)?,
         (Format::Txt, DocumentMode::Line) => reader.txt_lines(&mut lines, sink)?,
         (Format::Txt, DocumentMode::BlankLine) => reader.txt_blocks(&mut lines, sink)?,
@@ -280,7 +287,7 @@ impl FileReader<'_> {
         lines: &mut LineSplitter<R>,
         sink: &mut dyn FnMut(Document) -> Result<()>,
     ) -> Result<()> {
-        let field = self.file.text_field.as_str();
+        let (field, lang_field) = (self.file.text_field.as_str(), self.file.lang_field.as_str());
         let mut interned: std::collections::HashMap<String, Arc<str>> = std::collections::HashMap::new();
         let mut buf = Vec::new();
         while let Some(line) = lines.next_line(&mut buf).at(self.path)? {
@@ -299,22 +306,9 @@ impl FileReader<'_> {
             if text.trim().is_empty() {
                 continue;
             }
-            match parse_row(text, field, self.lang.is_none()) {
+            match parse_row(text, field, lang_field, self.lang.is_none()) {
                 Ok((doc_text, row_lang)) => {
-                    let lang = match (&self.lang, row_lang) {
-                        (Some(lang), _) => lang.clone(),
-                        (None, Some(code)) => {
-                            if let Err(reason) = check_language_code(&code) {
-                                self.defect(
-                                    number,
-                                    (|s| &mut s.malformed_json, format!("`lang` = {code:?}: {reason}")),
-                                )?;
-                                continue;
-                            }
-                            interned.entry(code.clone()).or_insert_with(|| Arc::from(code.as_str())).clone()
-                        }
-                        (None, None) => unreachable!("parse_row requires `lang` when the source has none"),
-                    };
+                    let Some(lang) = self.row_language(number, row_lang.as_deref(), &mut interned)? else { continue };
                     self.emit(lang, &doc_text, sink)?;
                 }
                 Err(reason) => self.defect(number, (|s| &mut s.malformed_json, reason))?,
@@ -322,10 +316,85 @@ impl FileReader<'_> {
         }
         Ok(())
     }
+
+    /// The language of a row: the file's, else the row's own code, checked (`None`: the row is
+    /// a counted defect).
+    fn row_language(
+        &mut self,
+        row: u64,
+        code: Option<&str>,
+        interned: &mut std::collections::HashMap<String, Arc<str>>,
+    ) -> Result<Option<Arc<str>>> {
+        let code = match (&self.lang, code) {
+            (Some(lang), _) => return Ok(Some(lang.clone())),
+            (None, Some(code)) => code,
+            (None, None) => unreachable!("the row's language is required when the source has none"),
+        };
+        if let Err(reason) = check_language_code(code) {
+            let field = &self.file.lang_field;
+            self.defect(row, (|s| &mut s.malformed_json, format!("`{field}` = {code:?}: {reason}")))?;
+            return Ok(None);
+        }
+        Ok(Some(interned.entry(code.to_string()).or_insert_with(|| Arc::from(code)).clone()))
+    }
+
+    /// Parquet: one document per row of the text column, the language from the file or from the
+    /// language column, read row group by row group.
+    fn parquet(&mut self, bytes_read: &Arc<AtomicU64>, sink: &mut dyn FnMut(Document) -> Result<()>) -> Result<()> {
+        let table = ParquetFile::open(self.path)?;
+        let (field, lang_field) = (self.file.text_field.clone(), self.file.lang_field.clone());
+        let text =
+            table.column(&field, Kind::Text).map_err(|e| hint(e, "set text_field to the column holding the text"))?;
+        let lang = match self.lang {
+            Some(_) => None,
+            None => Some(table.column(&lang_field, Kind::Text).map_err(|e| {
+                hint(e, "the source gives no language: set its `lang`, or lang_field to the language column")
+            })?),
+        };
+        let columns: Vec<&Column> = std::iter::once(&text).chain(lang.as_ref()).collect();
+        let max = self.options.max_document_bytes;
+        let mut interned = std::collections::HashMap::new();
+        table.read(&columns, Some(bytes_read), |batch| {
+            for i in 0..batch.len() {
+                let row = batch.row(i);
+                let Some(doc) = batch.text(&text, i)? else {
+                    self.defect(row, (|s| &mut s.malformed_json, format!("`{field}` is null")))?;
+                    continue;
+                };
+                if doc.len() > max {
+                    self.defect(row, too_long_defect(max))?;
+                    continue;
+                }
+                let code = match &lang {
+                    None => None,
+                    Some(column) => match batch.text(column, i)? {
+                        Some(code) => Some(code),
+                        None => {
+                            self.defect(row, (|s| &mut s.malformed_json, format!("`{lang_field}` is null")))?;
+                            continue;
+                        }
+                    },
+                };
+                let Some(doc_lang) = self.row_language(row, code, &mut interned)? else { continue };
+                self.emit(doc_lang, doc, sink)?;
+            }
+            Ok::<(), Error>(())
+        })
+    }
 }
 
-/// The text field of a JSONL row, and its `lang` (required when `need_lang`).
-fn parse_row(line: &str, field: &str, need_lang: bool) -> std::result::Result<(String, Option<String>), String> {
+/// Adds what to do to a missing or mistyped column.
+fn hint(e: ParquetError, what: &str) -> ParquetError {
+    ParquetError { reason: format!("{} ({what})", e.reason), ..e }
+}
+
+/// The text field of a JSONL row, and its language field (required when `need_lang`).
+fn parse_row(
+    line: &str,
+    field: &str,
+    lang_field: &str,
+    need_lang: bool,
+) -> std::result::Result<(String, Option<String>), String> {
     let value: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("malformed JSON: {e}"))?;
     let object = value.as_object().ok_or("malformed JSONL: the line is not a JSON object")?;
     let text = match object.get(field) {
@@ -333,10 +402,10 @@ fn parse_row(line: &str, field: &str, need_lang: bool) -> std::result::Result<(S
         Some(other) => return Err(format!("field `{field}` is not a string but {}", json_kind(other))),
         None => return Err(format!("no field `{field}` (set text_field to the field holding the text)")),
     };
-    let lang = match object.get("lang") {
+    let lang = match object.get(lang_field) {
         Some(serde_json::Value::String(s)) => Some(s.clone()),
         None | Some(serde_json::Value::Null) if need_lang => {
-            return Err("no `lang` field, and the source gives no language".into())
+            return Err(format!("no `{lang_field}` field, and the source gives no language"))
         }
         _ => None,
     };
@@ -384,11 +453,17 @@ mod tests {
 
     #[test]
     fn rows_need_text_and_lang() {
-        assert_eq!(parse_row(r#"{"text":"hi","lang":"de"}"#, "text", true).unwrap(), ("hi".into(), Some("de".into())));
-        assert!(parse_row(r#"{"text":"hi"}"#, "text", true).unwrap_err().contains("lang"));
-        assert!(parse_row(r#"{"body":"hi"}"#, "text", false).unwrap_err().contains("text_field"));
-        assert!(parse_row(r#"{"text":3}"#, "text", false).unwrap_err().contains("a number"));
-        assert!(parse_row(r#"[1]"#, "text", false).unwrap_err().contains("not a JSON object"));
-        assert!(parse_row(r#"{"text":"#, "text", false).unwrap_err().contains("malformed JSON"));
+        let parse = |line, need_lang| parse_row(line, "text", "lang", need_lang);
+        assert_eq!(parse(r#"{"text":"hi","lang":"de"}"#, true).unwrap(), ("hi".into(), Some("de".into())));
+        assert!(parse(r#"{"text":"hi"}"#, true).unwrap_err().contains("lang"));
+        assert!(parse(r#"{"body":"hi"}"#, false).unwrap_err().contains("text_field"));
+        assert!(parse(r#"{"text":3}"#, false).unwrap_err().contains("a number"));
+        assert!(parse(r#"[1]"#, false).unwrap_err().contains("not a JSON object"));
+        assert!(parse(r#"{"text":"#, false).unwrap_err().contains("malformed JSON"));
+        let row = r#"{"text":"hi","language":"sw","lang":"de"}"#;
+        assert_eq!(parse_row(row, "text", "language", true).unwrap().1.as_deref(), Some("sw"));
+        assert!(parse_row(r#"{"text":"hi","lang":"de"}"#, "text", "language", true)
+            .unwrap_err()
+            .contains("`language`"));
     }
 }

@@ -35,6 +35,10 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A Parquet input file is unusable (a column missing or of the wrong type, a codec left
+    /// out of this build) or holds a bad value.
+    #[error(transparent)]
+    Parquet(#[from] crate::parquet_file::ParquetError),
     /// A build configuration is invalid.
     #[error("{}: {reason}", origin)]
     Config {

@@ -2,7 +2,7 @@
 //!
 //! Building (`corpus build`) runs one pipeline:
 //! 1. [`source`] finds the input files: `<root>/<lang>/**/*.txt|*.jsonl` (optionally `.gz` or
-//!    `.zst`), or sources listed in a TOML [`config`] with explicit language codes;
+//!    `.zst`) or `*.parquet` ([`parquet_file`]), or sources listed in a TOML [`config`] with explicit language codes;
 //! 2. [`document`] streams documents out of each file (lines, blank-line blocks or JSONL rows),
 //!    reporting malformed input by file and line;
 //! 3. [`tokenizer`] loads a Hugging Face `tokenizer.json` or trains one (WordPiece, BPE or
@@ -29,6 +29,7 @@ pub mod encode;
 pub mod error;
 pub mod inspect;
 pub mod manifest;
+pub mod parquet_file;
 mod progress;
 pub mod sampler;
 pub mod shard;

@@ -27,8 +27,11 @@ pub enum Compression {
 pub enum Format {
     /// `.txt`: documents are lines or blank-line separated blocks.
     Txt,
-    /// `.jsonl`: one JSON object per line, text in a configurable field, optional `lang`.
+    /// `.jsonl`: one JSON object per line, text in a configurable field, optional language.
     Jsonl,
+    /// `.parquet` (e.g. a Hugging Face `datasets` shard): text in a configurable column,
+    /// optional language column; compressed inside (snappy, gzip or zstd).
+    Parquet,
 }
 
 /// One input file and how to read it.
@@ -36,7 +39,7 @@ pub enum Format {
 pub struct InputFile {
     /// Path as found.
     pub path: PathBuf,
-    /// Language of every document, or `None` when JSONL rows carry their own.
+    /// Language of every document, or `None` when JSONL or Parquet rows carry their own.
     pub lang: Option<String>,
     /// Text format.
     pub format: Format,
@@ -44,8 +47,14 @@ pub struct InputFile {
     pub compression: Compression,
     /// How `.txt` documents are delimited.
     pub documents: DocumentMode,
-    /// JSONL field with the text.
+    /// JSONL field (Parquet column) with the text.
     pub text_field: String,
+    /// JSONL field (Parquet column) with the language, read when `lang` is `None`.
+    #[serde(
+        default = "crate::config::default_lang_field",
+        skip_serializing_if = "crate::config::is_default_lang_field"
+    )]
+    pub lang_field: String,
     /// Size on disk.
     pub bytes: u64,
     /// Modification time (ns since the epoch), part of the build fingerprint.
@@ -79,6 +88,9 @@ fn classify(path: &Path) -> Option<(Format, Compression)> {
         Some((Format::Txt, compression))
     } else if stem.ends_with(".jsonl") {
         Some((Format::Jsonl, compression))
+    } else if name.ends_with(".parquet") {
+        // Compressed inside, page by page: never wrapped in .gz or .zst.
+        Some((Format::Parquet, Compression::None))
     } else {
         None
     }
@@ -102,7 +114,10 @@ fn files_under(dir: &Path) -> Result<Vec<(PathBuf, Format, Compression)>> {
         match classify(entry.path()) {
             Some((format, compression)) => found.push((entry.path().to_path_buf(), format, compression)),
             None => {
-                tracing::warn!("skipping {}: not a .txt or .jsonl file (optionally .gz/.zst)", entry.path().display())
+                tracing::warn!(
+                    "skipping {}: not a .txt, .jsonl (optionally .gz/.zst) or .parquet file",
+                    entry.path().display()
+                )
             }
         }
     }
@@ -115,11 +130,12 @@ fn input_file(
     compression: Compression,
     lang: Option<String>,
     documents: DocumentMode,
-    text_field: String,
+    fields: (String, String),
 ) -> Result<InputFile> {
     let meta = std::fs::metadata(&path).at(&path)?;
     let modified_ns = meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
-    Ok(InputFile { path, lang, format, compression, documents, text_field, bytes: meta.len(), modified_ns })
+    let (text_field, lang_field) = fields;
+    Ok(InputFile { path, lang, format, compression, documents, text_field, lang_field, bytes: meta.len(), modified_ns })
 }
 
 /// All input files of a configuration, sorted by path within each source.
@@ -131,30 +147,32 @@ pub fn discover(config: &BuildConfig) -> Result<Vec<InputFile>> {
     for source in &config.sources {
         let documents = source.documents.unwrap_or(config.documents);
         let text_field = source.text_field.clone().unwrap_or_else(|| config.text_field.clone());
+        let lang_field = source.lang_field.clone().unwrap_or_else(|| config.lang_field.clone());
         let meta = std::fs::metadata(&source.path).at(&source.path)?;
         let found = if meta.is_dir() {
             files_under(&source.path)?
         } else {
             let (format, compression) = classify(&source.path).ok_or_else(|| Error::Inputs {
                 path: source.path.clone(),
-                reason: "not a .txt or .jsonl file (optionally .gz or .zst)".into(),
+                reason: "not a .txt or .jsonl file (optionally .gz or .zst), nor .parquet".into(),
             })?;
             vec![(source.path.clone(), format, compression)]
         };
         if found.is_empty() {
             return Err(Error::Inputs {
                 path: source.path.clone(),
-                reason: "no .txt or .jsonl files (optionally .gz/.zst) in this source".into(),
+                reason: "no .txt, .jsonl (optionally .gz/.zst) or .parquet files in this source".into(),
             });
         }
         for (path, format, compression) in found {
             if source.lang.is_none() && format == Format::Txt {
                 return Err(Error::Inputs {
                     path,
-                    reason: "a .txt source needs `lang` (only JSONL rows can carry their own)".into(),
+                    reason: "a .txt source needs `lang` (only JSONL and Parquet rows can carry their own)".into(),
                 });
             }
-            files.push(input_file(path, format, compression, source.lang.clone(), documents, text_field.clone())?);
+            let fields = (text_field.clone(), lang_field.clone());
+            files.push(input_file(path, format, compression, source.lang.clone(), documents, fields)?);
         }
     }
     let mut seen = std::collections::HashSet::new();
@@ -167,13 +185,13 @@ pub fn discover(config: &BuildConfig) -> Result<Vec<InputFile>> {
     Ok(files)
 }
 
-/// `<root>/<lang>/**/*.txt|*.jsonl`: every sub-directory is a language and must hold input files.
+/// `<root>/<lang>/**/*.txt|*.jsonl|*.parquet`: every sub-directory is a language and must hold input files.
 fn discover_language_dirs(root: &Path, config: &BuildConfig) -> Result<Vec<InputFile>> {
     let meta = std::fs::metadata(root).at(root)?;
     if !meta.is_dir() {
         return Err(Error::Inputs {
             path: root.to_path_buf(),
-            reason: "not a directory; --input expects <dir>/<lang>/*.txt|*.jsonl".into(),
+            reason: "not a directory; --input expects <dir>/<lang>/*.txt|*.jsonl|*.parquet".into(),
         });
     }
     let mut entries: Vec<_> =
@@ -205,7 +223,7 @@ fn discover_language_dirs(root: &Path, config: &BuildConfig) -> Result<Vec<Input
         if found.is_empty() {
             return Err(Error::Inputs {
                 path,
-                reason: format!("empty language directory: no .txt or .jsonl files for {lang:?}"),
+                reason: format!("empty language directory: no .txt, .jsonl or .parquet files for {lang:?}"),
             });
         }
         for (file, format, compression) in found {
@@ -215,14 +233,14 @@ fn discover_language_dirs(root: &Path, config: &BuildConfig) -> Result<Vec<Input
                 compression,
                 Some(lang.clone()),
                 config.documents,
-                config.text_field.clone(),
+                (config.text_field.clone(), config.lang_field.clone()),
             )?);
         }
     }
     if files.is_empty() {
         return Err(Error::Inputs {
             path: root.to_path_buf(),
-            reason: "no language sub-directories; expected <input>/<lang>/*.txt|*.jsonl".into(),
+            reason: "no language sub-directories; expected <input>/<lang>/*.txt|*.jsonl|*.parquet".into(),
         });
     }
     Ok(files)
@@ -249,5 +267,7 @@ mod tests {
         assert_eq!(classify(Path::new("b.txt.gz")), Some((Format::Txt, Compression::Gzip)));
         assert_eq!(classify(Path::new("README.md")), None);
         assert_eq!(classify(Path::new("x.gz")), None);
+        assert_eq!(classify(Path::new("train-00000-of-00001.parquet")), Some((Format::Parquet, Compression::None)));
+        assert_eq!(classify(Path::new("a.parquet.gz")), None);
     }
 }

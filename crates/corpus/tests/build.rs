@@ -194,8 +194,9 @@ fn config_sources_blank_lines_loaded_tokenizer_and_other_models() {
             lang: Some("en".into()),
             documents: Some(DocumentMode::BlankLine),
             text_field: None,
+            lang_field: None,
         },
-        SourceConfig { path: mixed, lang: None, documents: None, text_field: Some("body".into()) },
+        SourceConfig { path: mixed, lang: None, documents: None, text_field: Some("body".into()), lang_field: None },
     ];
     let m = build(&cfg, false).unwrap().manifest;
     assert_eq!(m.tokenizer.origin, "loaded");

@@ -19,6 +19,7 @@ fn every_key_set() -> BuildConfig {
             lang: Some("de".into()),
             documents: Some(DocumentMode::BlankLine),
             text_field: Some("body".into()),
+            lang_field: Some("language".into()),
         }],
         output: "out".into(),
         alpha: 0.5,
@@ -27,6 +28,7 @@ fn every_key_set() -> BuildConfig {
         shard_tokens: 1000,
         documents: DocumentMode::BlankLine,
         text_field: "content".into(),
+        lang_field: "language".into(),
         on_invalid: OnInvalid::Skip,
         max_document_bytes: 1000,
         tokenizer: TokenizerConfig {

@@ -9,7 +9,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use training::ranges::Invalid;
 
-use crate::data::classification::Fields;
+use crate::data::Fields;
 
 /// The task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,7 +72,7 @@ pub struct FinetuneConfig {
     /// More evaluation data, one file per language (`{ de = "de.jsonl", ... }`): every row of a
     /// file counts for its language, as in XTREME's zero-shot transfer.
     pub validation_files: BTreeMap<String, PathBuf>,
-    /// Field and column names (classification).
+    /// Field and column names (JSONL keys, CSV/TSV and Parquet columns).
     pub fields: Fields,
     /// Longest input in tokens (longer ones are truncated and counted; QA contexts are windowed).
     pub max_seq_length: usize,

@@ -230,8 +230,8 @@ impl Rows {
     pub(crate) fn read(task: Task, path: &Path, fields: &Fields, lang: Option<&str>) -> Result<Rows, DataError> {
         let mut rows = match task {
             Task::Classification => Rows::Examples(classification::read(path, fields)?),
-            Task::TokenClassification => Rows::Sentences(token_classification::read(path)?),
-            Task::QuestionAnswering => Rows::Questions(qa::read(path)?),
+            Task::TokenClassification => Rows::Sentences(token_classification::read(path, fields)?),
+            Task::QuestionAnswering => Rows::Questions(qa::read(path, fields)?),
         };
         if let Some(lang) = lang {
             let set = |l: &mut Option<String>| *l = Some(lang.to_string());

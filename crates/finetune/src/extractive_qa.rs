@@ -219,7 +219,7 @@ mod tests {
             String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
 
         let tokenizer = model::tokenizer::from_tokenizer_json(&tokenizer_json).unwrap();
-        let questions = crate::data::qa::read(&squad).unwrap();
+        let questions = crate::data::qa::read(&squad, &crate::data::Fields::default()).unwrap();
         let (encoded, spans, split) = windows(&tokenizer, &questions, max_len, stride, &squad).unwrap();
         assert_eq!(encoded.len(), expected.len(), "number of windows");
         assert!(split > 10, "the sample has contexts longer than a window ({split})");

@@ -30,8 +30,8 @@ pub fn predict(
     let max_seq_length = f.input_length(c.max_seq_length);
     let rows = match f.task {
         Task::Classification => Rows::Examples(classification::read_unlabelled(input, &c.fields)?),
-        Task::TokenClassification => Rows::Sentences(token_classification::read(input)?),
-        Task::QuestionAnswering => Rows::Questions(qa::read_unlabelled(input)?),
+        Task::TokenClassification => Rows::Sentences(token_classification::read(input, &c.fields)?),
+        Task::QuestionAnswering => Rows::Questions(qa::read_unlabelled(input, &c.fields)?),
     };
     let tokenizer = truncating(&f.tokenizer, max_seq_length)?;
     let encoder = Encoder {

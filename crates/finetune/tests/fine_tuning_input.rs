@@ -49,7 +49,11 @@ fn a_training_set_with_a_single_label_is_refused_and_leaves_nothing_behind() {
     assert!(!c.output_dir.join("config.toml").exists() && !c.output_dir.join("metrics.jsonl").exists());
 
     // A NER slice without a single entity: every word tagged O.
-    let pos = token_classification::read(&root().join("data/tasks/pos-tr-sample/train.conllu")).unwrap();
+    let pos = token_classification::read(
+        &root().join("data/tasks/pos-tr-sample/train.conllu"),
+        &finetune::data::Fields::default(),
+    )
+    .unwrap();
     let conll: String =
         pos.iter().map(|s| s.words.iter().map(|w| format!("{w}\tO\n")).collect::<String>() + "\n").collect();
     let train = write(&tmp.path().join("ner.conll"), &conll);
@@ -61,19 +65,26 @@ fn a_training_set_with_a_single_label_is_refused_and_leaves_nothing_behind() {
 #[test]
 fn conll_lines_with_another_column_count_are_errors_with_their_line() {
     let tmp = tempfile::tempdir().unwrap();
-    let sentences = token_classification::read(&root().join("data/tasks/pos-tr-sample/train.conllu")).unwrap();
+    let sentences = token_classification::read(
+        &root().join("data/tasks/pos-tr-sample/train.conllu"),
+        &finetune::data::Fields::default(),
+    )
+    .unwrap();
     let mut lines: Vec<String> =
         sentences[0].words.iter().zip(&sentences[0].tags).map(|(w, t)| format!("{w}\t{t}")).collect();
     let good = write(&tmp.path().join("good.conll"), &(lines.join("\n") + "\n"));
-    assert_eq!(token_classification::read(&good).unwrap()[0].tags, sentences[0].tags);
+    assert_eq!(
+        token_classification::read(&good, &finetune::data::Fields::default()).unwrap()[0].tags,
+        sentences[0].tags
+    );
 
     lines[2].push_str("\tEXTRA");
     let bad = write(&tmp.path().join("extra.conll"), &(lines.join("\n") + "\n"));
-    let err = token_classification::read(&bad).unwrap_err().to_string();
+    let err = token_classification::read(&bad, &finetune::data::Fields::default()).unwrap_err().to_string();
     assert!(err.contains("extra.conll:3:") && err.contains("3 columns") && err.contains("word<TAB>tag"), "{err}");
 
     let one = write(&tmp.path().join("one.conll"), "Burda\tPRON\nda\n");
-    let err = token_classification::read(&one).unwrap_err().to_string();
+    let err = token_classification::read(&one, &finetune::data::Fields::default()).unwrap_err().to_string();
     assert!(err.contains("one.conll:2:") && err.contains("1 column"), "{err}");
 
     // CoNLL-2003's four space-separated columns (word, POS, chunk, NER) are documented and read,
@@ -82,9 +93,12 @@ fn conll_lines_with_another_column_count_are_errors_with_their_line() {
         &tmp.path().join("c2003.txt"),
         "-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\nGerman JJ B-NP B-MISC\n",
     );
-    assert_eq!(token_classification::read(&c2003).unwrap()[0].tags, ["B-ORG", "O", "B-MISC"]);
+    assert_eq!(
+        token_classification::read(&c2003, &finetune::data::Fields::default()).unwrap()[0].tags,
+        ["B-ORG", "O", "B-MISC"]
+    );
     let mixed = write(&tmp.path().join("mixed.txt"), "EU NNP B-NP B-ORG\nrejects O\n");
-    let err = token_classification::read(&mixed).unwrap_err().to_string();
+    let err = token_classification::read(&mixed, &finetune::data::Fields::default()).unwrap_err().to_string();
     assert!(err.contains("mixed.txt:2:") && err.contains("line 1 has 4"), "{err}");
 }
 
@@ -122,18 +136,18 @@ fn a_byte_order_mark_is_skipped_in_every_format() {
 
     let pos = root().join("data/tasks/pos-tr-sample/train.conllu");
     assert_eq!(
-        token_classification::read(&bom("pos.conllu", &pos)).unwrap(),
-        token_classification::read(&pos).unwrap()
+        token_classification::read(&bom("pos.conllu", &pos), &finetune::data::Fields::default()).unwrap(),
+        token_classification::read(&pos, &finetune::data::Fields::default()).unwrap()
     );
-    let sentences = token_classification::read(&pos).unwrap();
+    let sentences = token_classification::read(&pos, &finetune::data::Fields::default()).unwrap();
     let conll: String = sentences[..5]
         .iter()
         .map(|s| s.words.iter().zip(&s.tags).map(|(w, t)| format!("{w}\t{t}\n")).collect::<String>() + "\n")
         .collect();
     let plain = write(&tmp.path().join("pos.conll"), &conll);
     assert_eq!(
-        token_classification::read(&bom("bom.conll", &plain)).unwrap(),
-        token_classification::read(&plain).unwrap()
+        token_classification::read(&bom("bom.conll", &plain), &finetune::data::Fields::default()).unwrap(),
+        token_classification::read(&plain, &finetune::data::Fields::default()).unwrap()
     );
     let jsonl: String = sentences[..5]
         .iter()
@@ -141,13 +155,16 @@ fn a_byte_order_mark_is_skipped_in_every_format() {
         .collect();
     let plain = write(&tmp.path().join("pos.jsonl"), &jsonl);
     assert_eq!(
-        token_classification::read(&bom("bom-pos.jsonl", &plain)).unwrap(),
-        token_classification::read(&plain).unwrap()
+        token_classification::read(&bom("bom-pos.jsonl", &plain), &finetune::data::Fields::default()).unwrap(),
+        token_classification::read(&plain, &finetune::data::Fields::default()).unwrap()
     );
 
     let squad = root().join("data/tasks/qa-sample/validation.json");
-    assert_eq!(qa::read(&bom("qa.json", &squad)).unwrap(), qa::read(&squad).unwrap());
-    let questions = qa::read(&squad).unwrap();
+    assert_eq!(
+        qa::read(&bom("qa.json", &squad), &finetune::data::Fields::default()).unwrap(),
+        qa::read(&squad, &finetune::data::Fields::default()).unwrap()
+    );
+    let questions = qa::read(&squad, &finetune::data::Fields::default()).unwrap();
     let jsonl: String = questions[..5]
         .iter()
         .map(|q| {
@@ -159,7 +176,10 @@ fn a_byte_order_mark_is_skipped_in_every_format() {
         })
         .collect();
     let plain = write(&tmp.path().join("qa.jsonl"), &jsonl);
-    assert_eq!(qa::read(&bom("bom-qa.jsonl", &plain)).unwrap(), qa::read(&plain).unwrap());
+    assert_eq!(
+        qa::read(&bom("bom-qa.jsonl", &plain), &finetune::data::Fields::default()).unwrap(),
+        qa::read(&plain, &finetune::data::Fields::default()).unwrap()
+    );
 }
 
 #[test]
@@ -197,13 +217,21 @@ fn labels_are_strings_or_integers_and_anything_else_names_its_line_and_field() {
         format!("{{\"tokens\": [\"Ali\", \"gitti\"], \"tags\": [\"NOUN\", \"VERB\"]}}\n{{\"tokens\": [\"Veli\", \"geldi\"], \"tags\": {tags}}}\n")
     };
     assert_eq!(
-        token_classification::read(&write(&tmp.path().join("t.jsonl"), &tags("[3, 4]"))).unwrap()[1].tags,
+        token_classification::read(
+            &write(&tmp.path().join("t.jsonl"), &tags("[3, 4]")),
+            &finetune::data::Fields::default()
+        )
+        .unwrap()[1]
+            .tags,
         ["3", "4"]
     );
     for (name, list) in [("tf", "[\"NOUN\", 1.0]"), ("tb", "[\"NOUN\", false]"), ("tn", "[null, \"VERB\"]")] {
-        let err = token_classification::read(&write(&tmp.path().join(format!("{name}.jsonl")), &tags(list)))
-            .unwrap_err()
-            .to_string();
+        let err = token_classification::read(
+            &write(&tmp.path().join(format!("{name}.jsonl")), &tags(list)),
+            &finetune::data::Fields::default(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains(&format!("{name}.jsonl:2:")) && err.contains("`tags`"), "{name}: {err}");
     }
 }
@@ -252,8 +280,8 @@ fn predictions(path: &Path) -> Vec<Vec<serde_json::Value>> {
 fn a_word_without_sub_tokens_gets_null_and_moves_no_other_tag() {
     let tmp = tempfile::tempdir().unwrap();
     let data = root().join("data/tasks/pos-tr-sample");
-    let train = token_classification::read(&data.join("train.conllu")).unwrap();
-    let val = token_classification::read(&data.join("validation.conllu")).unwrap();
+    let train = token_classification::read(&data.join("train.conllu"), &finetune::data::Fields::default()).unwrap();
+    let val = token_classification::read(&data.join("validation.conllu"), &finetune::data::Fields::default()).unwrap();
     let plain = |s: &[token_classification::Sentence]| -> Vec<(Vec<String>, Vec<String>)> {
         s.iter().map(|s| (s.words.clone(), s.tags.clone())).collect()
     };

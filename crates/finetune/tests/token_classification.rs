@@ -13,7 +13,7 @@ use finetune::FinetuneConfig;
 
 /// A tokenizer trained on the training sentences' words.
 fn tokenizer(tmp: &Path, train: &Path) -> PathBuf {
-    let sentences = finetune::data::token_classification::read(train).unwrap();
+    let sentences = finetune::data::token_classification::read(train, &finetune::data::Fields::default()).unwrap();
     let text: String = sentences.iter().map(|s| s.words.join(" ") + "\n").collect();
     std::fs::create_dir_all(tmp.join("raw/tr")).unwrap();
     std::fs::write(tmp.join("raw/tr/train.txt"), text).unwrap();
@@ -47,7 +47,9 @@ fn turkish_pos_tagging_learns_above_the_majority_tag() {
     let out = finetune::trainer::train(&config).unwrap();
     let all = &out.best["scores"]["all"];
     // The majority tag (NOUN) covers about 30% of the validation words.
-    let sentences = finetune::data::token_classification::read(&config.validation_file).unwrap();
+    let sentences =
+        finetune::data::token_classification::read(&config.validation_file, &finetune::data::Fields::default())
+            .unwrap();
     let tags: Vec<&String> = sentences.iter().flat_map(|s| s.tags.iter()).collect();
     let nouns = tags.iter().filter(|t| t.as_str() == "NOUN").count() as f64 / tags.len() as f64;
     let accuracy = all["accuracy"].as_f64().unwrap();

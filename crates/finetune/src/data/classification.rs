@@ -2,27 +2,10 @@
 
 use std::path::Path;
 
-use super::{jsonl_objects, label_field, read_text, string_field, DataError};
+use corpus::parquet_file::{Kind, ParquetFile};
 
-/// Field names (HF datasets conventions by default).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Fields {
-    /// The text.
-    pub text: String,
-    /// The second text of a pair ("" = none).
-    pub text_pair: String,
-    /// The label.
-    pub label: String,
-    /// The language code.
-    pub lang: String,
-}
-
-impl Default for Fields {
-    fn default() -> Self {
-        Fields { text: "text".into(), text_pair: "text_pair".into(), label: "label".into(), lang: "lang".into() }
-    }
-}
+pub use super::Fields;
+use super::{is_parquet, jsonl_objects, label_field, null_value, optional_column, read_text, string_field, DataError};
 
 /// One example.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,11 +18,11 @@ pub struct Example {
     pub label: String,
     /// The language, when given.
     pub lang: Option<String>,
-    /// Line in the file (for error messages).
+    /// Line in the file (for Parquet, the row; for error messages).
     pub line: usize,
 }
 
-/// Reads `.jsonl`, `.csv` or `.tsv` (with a header row). Empty texts are errors.
+/// Reads `.jsonl`, `.csv` or `.tsv` (with a header row), or `.parquet`. Empty texts are errors.
 pub fn read(path: &Path, fields: &Fields) -> Result<Vec<Example>, DataError> {
     read_with(path, fields, true)
 }
@@ -55,8 +38,10 @@ fn read_with(path: &Path, fields: &Fields, labelled: bool) -> Result<Vec<Example
         read_jsonl(path, fields, labelled)?
     } else if name.ends_with(".csv") || name.ends_with(".tsv") {
         read_delimited(path, fields, if name.ends_with(".tsv") { b'\t' } else { b',' }, labelled)?
+    } else if is_parquet(path) {
+        read_parquet(path, fields, labelled)?
     } else {
-        return Err(DataError::new(path, 0, "unknown format: expected .jsonl, .csv or .tsv"));
+        return Err(DataError::new(path, 0, "unknown format: expected .jsonl, .csv, .tsv or .parquet"));
     };
     if examples.is_empty() {
         return Err(DataError::new(path, 0, "no examples"));
@@ -89,6 +74,41 @@ fn read_jsonl(path: &Path, f: &Fields, labelled: bool) -> Result<Vec<Example>, D
         };
         out.push(checked(path, example, labelled)?);
     }
+    Ok(out)
+}
+
+/// Parquet columns named as the JSONL fields; an integer label is named by the file's
+/// `ClassLabel` feature, as `datasets` writes it.
+fn read_parquet(path: &Path, f: &Fields, labelled: bool) -> Result<Vec<Example>, DataError> {
+    let file = ParquetFile::open(path)?;
+    let text = file.column(&f.text, Kind::Text)?;
+    let pair = if f.text_pair.is_empty() { None } else { optional_column(&file, &f.text_pair, Kind::Text, false)? };
+    let label = optional_column(&file, &f.label, Kind::Label, labelled)?;
+    let lang = optional_column(&file, &f.lang, Kind::Text, false)?;
+    let columns: Vec<_> = [Some(&text), pair.as_ref(), label.as_ref(), lang.as_ref()].into_iter().flatten().collect();
+    let mut out = Vec::new();
+    file.read(&columns, None, |batch| {
+        for i in 0..batch.len() {
+            let row = batch.row(i);
+            let label = match &label {
+                None => None,
+                Some(column) => match batch.label(column, i)? {
+                    None if labelled => return Err(null_value(path, row, column)),
+                    l => l,
+                },
+            };
+            let optional = |c: &Option<_>| c.as_ref().map(|c| batch.text(c, i)).transpose();
+            let example = Example {
+                text: batch.text(&text, i)?.ok_or_else(|| null_value(path, row, &text))?.to_string(),
+                text_pair: optional(&pair)?.flatten().map(String::from),
+                label: label.unwrap_or_default(),
+                lang: optional(&lang)?.flatten().map(String::from),
+                line: usize::try_from(row).unwrap_or(usize::MAX),
+            };
+            out.push(checked(path, example, labelled)?);
+        }
+        Ok::<(), DataError>(())
+    })?;
     Ok(out)
 }
 

@@ -1,12 +1,46 @@
-//! Reading labelled data: sequence classification (JSONL, CSV/TSV), token classification
-//! (JSONL, CoNLL, CoNLL-U) and extractive QA (SQuAD JSON v1.1/v2, JSONL). Every defect is an
-//! error naming the file and line (or question id).
+//! Reading labelled data: sequence classification (JSONL, CSV/TSV, Parquet), token
+//! classification (JSONL, CoNLL, CoNLL-U, Parquet) and extractive QA (SQuAD JSON v1.1/v2, JSONL,
+//! Parquet). Every defect is an error naming the file and line (for Parquet, the row; or the
+//! question id).
 
 pub mod classification;
 pub mod qa;
 pub mod token_classification;
 
 use std::path::{Path, PathBuf};
+
+use corpus::parquet_file::{Column, Kind, ParquetError, ParquetFile};
+
+/// Field (JSONL key, CSV/TSV or Parquet column) names; HF datasets' conventions by default.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Fields {
+    /// Classification: the text.
+    pub text: String,
+    /// Classification: the second text of a pair ("" = none).
+    pub text_pair: String,
+    /// Classification: the label.
+    pub label: String,
+    /// Token classification: the words.
+    pub tokens: String,
+    /// Token classification: the tags, one per word (e.g. datasets' `ner_tags`, `pos_tags`).
+    pub tags: String,
+    /// Every task: the language code.
+    pub lang: String,
+}
+
+impl Default for Fields {
+    fn default() -> Self {
+        Fields {
+            text: "text".into(),
+            text_pair: "text_pair".into(),
+            label: "label".into(),
+            tokens: "tokens".into(),
+            tags: "tags".into(),
+            lang: "lang".into(),
+        }
+    }
+}
 
 /// A defect in a data file.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +58,36 @@ impl DataError {
     pub(crate) fn new(path: &Path, line: usize, reason: impl Into<String>) -> Self {
         DataError { path: path.to_path_buf(), line, reason: reason.into() }
     }
+}
+
+impl From<ParquetError> for DataError {
+    fn from(e: ParquetError) -> Self {
+        DataError { path: e.path, line: usize::try_from(e.row).unwrap_or(usize::MAX), reason: e.reason }
+    }
+}
+
+/// Whether `path` is read as Parquet (by its extension, as the other formats).
+pub(crate) fn is_parquet(path: &Path) -> bool {
+    path.to_string_lossy().to_lowercase().ends_with(".parquet")
+}
+
+/// Column `name` of `file` when `wanted` (a configured name, or a labelled read), else when
+/// the file has it; `None` otherwise.
+pub(crate) fn optional_column(
+    file: &ParquetFile,
+    name: &str,
+    kind: Kind,
+    wanted: bool,
+) -> Result<Option<Column>, DataError> {
+    if !wanted && !file.has_column(name) {
+        return Ok(None);
+    }
+    Ok(Some(file.column(name, kind)?))
+}
+
+/// A null where a value is required, at `row` of a Parquet file.
+pub(crate) fn null_value(path: &Path, row: u64, column: &Column) -> DataError {
+    DataError::new(path, usize::try_from(row).unwrap_or(usize::MAX), format!("`{}` is null", column.name()))
 }
 
 /// Reads a whole UTF-8 file, naming it on error. A byte-order mark at its start is dropped:

@@ -1,12 +1,14 @@
-//! Extractive-QA examples: SQuAD v1.1/v2 JSON (`data[].paragraphs[].qas[]`) or JSONL rows
-//! (`id`, `question`, `context`, `answers: {text: [...], answer_start: [...]}`, as HF datasets).
-//! Answer offsets are character offsets into the context and are checked against its text.
+//! Extractive-QA examples: SQuAD v1.1/v2 JSON (`data[].paragraphs[].qas[]`), or JSONL or
+//! Parquet rows (`id`, `question`, `context`, `answers: {text: [...], answer_start: [...]}`, as
+//! HF datasets). Answer offsets are character offsets into the context and are checked against
+//! its text.
 
 use std::path::Path;
 
+use corpus::parquet_file::{Column, Kind, ParquetFile};
 use serde::Deserialize;
 
-use super::{jsonl_objects, kind, read_text, string_field, DataError};
+use super::{is_parquet, jsonl_objects, kind, null_value, optional_column, read_text, string_field, DataError, Fields};
 
 /// One question.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,21 +53,24 @@ struct SquadAnswer {
     answer_start: usize,
 }
 
-/// Reads `.json` (SQuAD) or `.jsonl`.
-pub fn read(path: &Path) -> Result<Vec<Question>, DataError> {
-    read_with(path, true)
+/// Reads `.json` (SQuAD), `.jsonl` or `.parquet`; the language of JSONL and Parquet rows is
+/// under `fields.lang`.
+pub fn read(path: &Path, fields: &Fields) -> Result<Vec<Question>, DataError> {
+    read_with(path, fields, true)
 }
 
-/// As [`read`], for prediction: JSONL rows need no `answers`.
-pub fn read_unlabelled(path: &Path) -> Result<Vec<Question>, DataError> {
-    read_with(path, false)
+/// As [`read`], for prediction: JSONL and Parquet rows need no `answers`.
+pub fn read_unlabelled(path: &Path, fields: &Fields) -> Result<Vec<Question>, DataError> {
+    read_with(path, fields, false)
 }
 
-fn read_with(path: &Path, labelled: bool) -> Result<Vec<Question>, DataError> {
-    let text = read_text(path)?;
-    let questions = if path.to_string_lossy().to_lowercase().ends_with(".jsonl") {
-        read_jsonl(path, &text, labelled)?
+fn read_with(path: &Path, fields: &Fields, labelled: bool) -> Result<Vec<Question>, DataError> {
+    let questions = if is_parquet(path) {
+        read_parquet(path, fields, labelled)?
+    } else if path.to_string_lossy().to_lowercase().ends_with(".jsonl") {
+        read_jsonl(path, &read_text(path)?, fields, labelled)?
     } else {
+        let text = read_text(path)?;
         let file: SquadFile = serde_json::from_str(&text)
             .map_err(|e| DataError::new(path, e.line(), format!("not a SQuAD file: {e}")))?;
         let mut out = Vec::new();
@@ -111,7 +116,44 @@ fn read_with(path: &Path, labelled: bool) -> Result<Vec<Question>, DataError> {
     Ok(questions)
 }
 
-fn read_jsonl(path: &Path, text: &str, labelled: bool) -> Result<Vec<Question>, DataError> {
+/// Parquet in the layout of the Hub's `squad`: string columns `id`, `question`, `context`
+/// (`title` is not read) and `answers` as `datasets` stores its Sequence of text and start.
+fn read_parquet(path: &Path, f: &Fields, labelled: bool) -> Result<Vec<Question>, DataError> {
+    let file = ParquetFile::open(path)?;
+    let id = optional_column(&file, "id", Kind::Text, false)?;
+    let question = file.column("question", Kind::Text)?;
+    let context = file.column("context", Kind::Text)?;
+    let answers = optional_column(&file, "answers", Kind::Answers, labelled)?;
+    let lang = optional_column(&file, &f.lang, Kind::Text, false)?;
+    let columns: Vec<_> =
+        [id.as_ref(), Some(&question), Some(&context), answers.as_ref(), lang.as_ref()].into_iter().flatten().collect();
+    let mut out = Vec::new();
+    file.read(&columns, None, |batch| {
+        for i in 0..batch.len() {
+            let row = batch.row(i);
+            let required = |c: &Column| batch.text(c, i)?.map(String::from).ok_or_else(|| null_value(path, row, c));
+            let answers = match &answers {
+                None => Vec::new(),
+                Some(c) => batch.answers(c, i)?.ok_or_else(|| null_value(path, row, c))?,
+            };
+            out.push(Question {
+                // As a JSONL row without `id`: the row number.
+                id: match &id {
+                    Some(c) => required(c)?,
+                    None => row.to_string(),
+                },
+                question: required(&question)?,
+                context: required(&context)?,
+                answers,
+                lang: lang.as_ref().map(|c| batch.text(c, i)).transpose()?.flatten().map(String::from),
+            });
+        }
+        Ok::<(), DataError>(())
+    })?;
+    Ok(out)
+}
+
+fn read_jsonl(path: &Path, text: &str, f: &Fields, labelled: bool) -> Result<Vec<Question>, DataError> {
     let mut out = Vec::new();
     for row in jsonl_objects(path, text) {
         let (line, o) = row?;
@@ -166,7 +208,7 @@ fn read_jsonl(path: &Path, text: &str, labelled: bool) -> Result<Vec<Question>, 
             question: field("question")?,
             context: field("context")?,
             answers: texts.into_iter().zip(starts).collect(),
-            lang: string_field(path, line, &o, "lang", false)?,
+            lang: string_field(path, line, &o, &f.lang, false)?,
         });
     }
     Ok(out)
@@ -187,15 +229,15 @@ mod tests {
             {"id": "q2", "question": "Wer?", "answers": [], "is_impossible": true}
         ]}]}]});
         std::fs::write(&squad, doc.to_string()).unwrap();
-        let q = read(&squad).unwrap();
+        let q = read(&squad, &Fields::default()).unwrap();
         assert_eq!(q[0].answers, vec![("Wien".to_string(), 34)]);
         assert!(q[1].answers.is_empty());
 
         let jsonl = tmp.path().join("b.jsonl");
         std::fs::write(&jsonl, "{\"id\": \"z\", \"question\": \"哪里?\", \"context\": \"首都是北京。\", \"answers\": {\"text\": [\"北京\"], \"answer_start\": [3]}, \"lang\": \"zh\"}\n").unwrap();
-        assert_eq!(read(&jsonl).unwrap()[0].answers[0].1, 3);
+        assert_eq!(read(&jsonl, &Fields::default()).unwrap()[0].answers[0].1, 3);
         std::fs::write(&jsonl, "{\"id\": \"z\", \"question\": \"q\", \"context\": \"首都是北京。\", \"answers\": {\"text\": [\"北京\"], \"answer_start\": [2]}}\n").unwrap();
-        let err = read(&jsonl).unwrap_err().to_string();
+        let err = read(&jsonl, &Fields::default()).unwrap_err().to_string();
         assert!(err.contains("question z") && err.contains("character 2"), "{err}");
     }
 }

@@ -1,11 +1,15 @@
 //! Token-classification examples (NER, POS): words with one tag each, from JSONL
-//! (`{"tokens": [...], "tags": [...]}`), CoNLL (`word<TAB>tag`, or CoNLL-2003's
-//! `word POS chunk tag`; a blank line between sentences) or CoNLL-U (the UPOS column of
-//! syntactic words).
+//! (`{"tokens": [...], "tags": [...]}`), Parquet (the same columns, tags as strings or as
+//! `datasets`' ClassLabel ids), CoNLL (`word<TAB>tag`, or CoNLL-2003's `word POS chunk tag`; a
+//! blank line between sentences) or CoNLL-U (the UPOS column of syntactic words).
 
 use std::path::Path;
 
-use super::{jsonl_objects, label_value, read_text, string_field, DataError};
+use corpus::parquet_file::{Kind, ParquetFile};
+
+use super::{
+    is_parquet, jsonl_objects, label_value, null_value, optional_column, read_text, string_field, DataError, Fields,
+};
 
 /// One sentence.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,30 +18,80 @@ pub struct Sentence {
     pub words: Vec<String>,
     /// One tag per word.
     pub tags: Vec<String>,
-    /// The language, when given (JSONL `lang`).
+    /// The language, when given (JSONL or Parquet `fields.lang`).
     pub lang: Option<String>,
-    /// First line of the sentence in the file.
+    /// First line of the sentence in the file (for Parquet, its row).
     pub line: usize,
 }
 
-/// Reads `.jsonl`, `.conllu`, or anything else as CoNLL.
-pub fn read(path: &Path) -> Result<Vec<Sentence>, DataError> {
+/// Reads `.jsonl` or `.parquet` (words and tags under `fields.tokens` and `fields.tags`),
+/// `.conllu`, or anything else as CoNLL.
+pub fn read(path: &Path, fields: &Fields) -> Result<Vec<Sentence>, DataError> {
     let name = path.to_string_lossy().to_lowercase();
+    if is_parquet(path) {
+        return non_empty(path, read_parquet(path, fields)?);
+    }
     let text = read_text(path)?;
     let sentences = if name.ends_with(".jsonl") {
-        read_jsonl(path, &text)?
+        read_jsonl(path, &text, fields)?
     } else if name.ends_with(".conllu") {
         read_conllu(path, &text)?
     } else {
         read_conll(path, &text)?
     };
+    non_empty(path, sentences)
+}
+
+fn non_empty(path: &Path, sentences: Vec<Sentence>) -> Result<Vec<Sentence>, DataError> {
     if sentences.is_empty() {
         return Err(DataError::new(path, 0, "no sentences"));
     }
     Ok(sentences)
 }
 
-fn read_jsonl(path: &Path, text: &str) -> Result<Vec<Sentence>, DataError> {
+/// One sentence from its words and tags (`None`: prediction input, every tag empty); a
+/// sentence without words is dropped, as a JSONL row with none.
+fn sentence(
+    path: &Path,
+    line: usize,
+    words: Vec<String>,
+    tags: Option<Vec<String>>,
+    lang: Option<String>,
+) -> Result<Option<Sentence>, DataError> {
+    let tags = tags.unwrap_or_else(|| vec![String::new(); words.len()]);
+    if words.len() != tags.len() {
+        return Err(DataError::new(path, line, format!("{} tokens but {} tags", words.len(), tags.len())));
+    }
+    Ok((!words.is_empty()).then_some(Sentence { words, tags, lang, line }))
+}
+
+/// Parquet: the words a `list<string>` column, the tags a list of strings or of ClassLabel ids
+/// (named by the file's `datasets` features); without the tags column, prediction input.
+fn read_parquet(path: &Path, f: &Fields) -> Result<Vec<Sentence>, DataError> {
+    let file = ParquetFile::open(path)?;
+    let tokens = file.column(&f.tokens, Kind::TextList)?;
+    let tags = optional_column(&file, &f.tags, Kind::LabelList, false)?;
+    let lang = optional_column(&file, &f.lang, Kind::Text, false)?;
+    let columns: Vec<_> = [Some(&tokens), tags.as_ref(), lang.as_ref()].into_iter().flatten().collect();
+    let mut out = Vec::new();
+    file.read(&columns, None, |batch| {
+        for i in 0..batch.len() {
+            let row = batch.row(i);
+            let line = usize::try_from(row).unwrap_or(usize::MAX);
+            let words = batch.text_list(&tokens, i)?.ok_or_else(|| null_value(path, row, &tokens))?;
+            let tags = match &tags {
+                None => None,
+                Some(column) => Some(batch.label_list(column, i)?.ok_or_else(|| null_value(path, row, column))?),
+            };
+            let lang = lang.as_ref().map(|c| batch.text(c, i)).transpose()?.flatten().map(String::from);
+            out.extend(sentence(path, line, words, tags, lang)?);
+        }
+        Ok::<(), DataError>(())
+    })?;
+    Ok(out)
+}
+
+fn read_jsonl(path: &Path, text: &str, f: &Fields) -> Result<Vec<Sentence>, DataError> {
     let mut out = Vec::new();
     for row in jsonl_objects(path, text) {
         let (line, o) = row?;
@@ -58,16 +112,11 @@ fn read_jsonl(path: &Path, text: &str) -> Result<Vec<Sentence>, DataError> {
             serde_json::Value::String(s) => Ok(s.clone()),
             other => Err(format!("is {} ({other}); words are strings", super::kind(other))),
         };
-        let words = list("tokens", word)?;
+        let words = list(&f.tokens, word)?;
         // Without tags (prediction input), every word gets an empty tag.
-        let tags = if o.contains_key("tags") { list("tags", label_value)? } else { vec![String::new(); words.len()] };
-        if words.len() != tags.len() {
-            return Err(DataError::new(path, line, format!("{} tokens but {} tags", words.len(), tags.len())));
-        }
-        let lang = string_field(path, line, &o, "lang", false)?;
-        if !words.is_empty() {
-            out.push(Sentence { words, tags, lang, line });
-        }
+        let tags = if o.contains_key(&f.tags) { Some(list(&f.tags, label_value)?) } else { None };
+        let lang = string_field(path, line, &o, &f.lang, false)?;
+        out.extend(sentence(path, line, words, tags, lang)?);
     }
     Ok(out)
 }
@@ -176,7 +225,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let conll = tmp.path().join("a.conll");
         std::fs::write(&conll, "-DOCSTART- O\n\nEmpire\tB-facility\nState\tI-facility\n\n\nhello\tO\n").unwrap();
-        let s = read(&conll).unwrap();
+        let s = read(&conll, &Fields::default()).unwrap();
         assert_eq!(s.len(), 2);
         assert_eq!(s[0].tags, ["B-facility", "I-facility"]);
         assert_eq!(s[1].line, 7);
@@ -187,17 +236,17 @@ mod tests {
             "# text = Burda da öylemi\n1\tBurda\tbur\tPRON\tPRD\t_\t3\tnpadvmod\t_\t_\n2-3\tdaöylemi\t_\t_\t_\t_\t_\t_\t_\t_\n2\tda\tda\tCCONJ\t_\t_\t0\tcc\t_\t_\n3\töylemi\töyle\tADV\t_\t_\t0\troot\t_\t_\n",
         )
         .unwrap();
-        let s = read(&conllu).unwrap();
+        let s = read(&conllu, &Fields::default()).unwrap();
         assert_eq!(s[0].words, ["Burda", "da", "öylemi"]);
         assert_eq!(s[0].tags, ["PRON", "CCONJ", "ADV"]);
 
         let bad = tmp.path().join("c.conllu");
         std::fs::write(&bad, "1\tx\tx\tNOUN\n").unwrap();
-        assert!(read(&bad).unwrap_err().to_string().contains("c.conllu:1: 4 columns"));
+        assert!(read(&bad, &Fields::default()).unwrap_err().to_string().contains("c.conllu:1: 4 columns"));
 
         let jsonl = tmp.path().join("d.jsonl");
         std::fs::write(&jsonl, "{\"tokens\": [\"東京\", \"へ\"], \"tags\": [\"B-LOC\", \"O\"], \"lang\": \"ja\"}\n{\"tokens\": [\"a\"], \"tags\": []}\n").unwrap();
-        let err = read(&jsonl).unwrap_err().to_string();
+        let err = read(&jsonl, &Fields::default()).unwrap_err().to_string();
         assert!(err.contains("d.jsonl:2: 1 tokens but 0 tags"), "{err}");
     }
 }
