@@ -50,7 +50,7 @@ pub const RESUMABLE: &[&str] = &[
 ];
 
 /// Keys that say where and how a run is placed, not what it trains.
-const NOT_SETTINGS: &[&str] = &["output_dir", "device", "overwrite_output_dir"];
+const NOT_SETTINGS: &[&str] = &["output_dir", "device", "overwrite_output_dir", "report_to"];
 
 /// Everything `finetune` reads from its TOML file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -136,6 +136,8 @@ pub struct FinetuneConfig {
     pub save_steps: u64,
     /// Keep only the newest this many checkpoints (0 = all).
     pub save_total_limit: usize,
+    /// Where the metrics go besides `metrics.jsonl`: `["tensorboard"]` or none.
+    pub report_to: Vec<training::ReportTo>,
     /// `cpu`, `cuda`, `cuda:N` or `auto`.
     pub device: String,
     /// Matmuls in bf16 with f32 parameters (transformers' `bf16`); for GPUs.
@@ -185,6 +187,7 @@ impl Default for FinetuneConfig {
             logging_steps: 10,
             save_steps: 0,
             save_total_limit: 0,
+            report_to: Vec::new(),
             device: "auto".into(),
             bf16: false,
             overwrite_output_dir: false,

@@ -504,6 +504,7 @@ pub fn train_resuming(c: &FinetuneConfig, resume: &Resume) -> anyhow::Result<Out
     let (mut step, mut position) = start_or_resume(&run, resume, &mut opt)?;
     training::run_dir::write_atomically(&run.dir.join("config.toml"), toml::to_string_pretty(c)?.as_bytes())?;
     let mut metrics_log = lock.metrics()?;
+    metrics_log.report_to(&c.report_to)?;
     let mask_kind = mask_of(c.attention);
     let batching =
         Batching { data: &train_data, pad, per_token: c.task == Task::TokenClassification, mask: mask_kind, device };

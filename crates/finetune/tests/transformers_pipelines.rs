@@ -34,11 +34,12 @@ fn token_classification_pipeline_reproduces_predict_on_every_word_and_cuts_long_
     let best = out.output_dir.join("best");
 
     // The validation sentences and one made of all of them, far past 48 tokens.
-    let mut sentences: Vec<Vec<String>> = finetune::data::token_classification::read(&config.validation_file)
-        .unwrap()
-        .into_iter()
-        .map(|s| s.words)
-        .collect();
+    let mut sentences: Vec<Vec<String>> =
+        finetune::data::token_classification::read(&config.validation_file, &config.fields)
+            .unwrap()
+            .into_iter()
+            .map(|s| s.words)
+            .collect();
     sentences.push(sentences.concat());
     let input = tmp.path().join("input.jsonl");
     let rows: String = sentences.iter().map(|w| serde_json::json!({"tokens": w}).to_string() + "\n").collect();

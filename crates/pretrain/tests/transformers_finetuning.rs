@@ -19,7 +19,7 @@ fn pretrained() -> &'static Path {
     &DIR.get_or_init(|| {
         let tmp = tempfile::tempdir().unwrap();
         let mut c = tiny_config(tmp.path(), "export");
-        c.optim.max_steps = 3;
+        c.max_steps = 3;
         let out = pretrain::train(&c, Resume::No, Arc::new(AtomicBool::new(false))).unwrap();
         let dir = out.run_dir.join("final");
         (tmp, dir)

@@ -98,7 +98,7 @@ pub fn transformers_agrees(dir: &Path, auto_class: &str, inputs: &[(&str, Option
 /// A tokenizer for Turkish POS tagging trained on the words of `train` (CoNLL-U), 1,500 pieces.
 #[allow(dead_code)] // not every test binary uses it
 pub fn pos_tokenizer(tmp: &Path, train: &Path) -> PathBuf {
-    let sentences = finetune::data::token_classification::read(train).unwrap();
+    let sentences = finetune::data::token_classification::read(train, &Default::default()).unwrap();
     let text: String = sentences.iter().map(|s| s.words.join(" ") + "\n").collect();
     std::fs::create_dir_all(tmp.join("raw/tr")).unwrap();
     std::fs::write(tmp.join("raw/tr/train.txt"), text).unwrap();
