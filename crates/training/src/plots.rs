@@ -66,6 +66,16 @@ fn schedule_series(schedule: &Schedule, last_step: u64) -> Vec<(f64, f64)> {
     (1..=last_step).step_by(stride as usize).chain([last_step]).map(|s| (s as f64, schedule.lr_at(s - 1))).collect()
 }
 
+/// The learning rate to chart: the schedule's up to the newest row of any kind (an evaluation
+/// can come before a step's training row is logged), else the logged rates.
+fn lr_series(rows: &[serde_json::Value], schedule: Option<&Schedule>) -> Vec<(f64, f64)> {
+    let last_step = rows.iter().filter_map(|r| r.get("step")?.as_u64()).max().unwrap_or(0);
+    match schedule {
+        Some(schedule) if last_step > 0 => schedule_series(schedule, last_step),
+        _ => training_series(rows, "lr"),
+    }
+}
+
 /// `training.png`: training and validation loss (left), learning rate (right) over steps; with
 /// the run's schedule, the rate of every step (warm-up included), else the logged rates.
 pub fn training_curves(rows: &[serde_json::Value], schedule: Option<&Schedule>, path: &Path) -> Result<()> {
@@ -74,11 +84,7 @@ pub fn training_curves(rows: &[serde_json::Value], schedule: Option<&Schedule>, 
     if !validation.is_empty() {
         losses.push(("validation".to_string(), validation));
     }
-    let logged_lr = training_series(rows, "lr");
-    let lr = match (schedule, logged_lr.last()) {
-        (Some(schedule), Some(&(last, _))) => schedule_series(schedule, last as u64),
-        _ => logged_lr,
-    };
+    let lr = lr_series(rows, schedule);
     draw(path, |root| {
         let (left, right) = root.split_horizontally(SIZE.0 / 2);
         panel(&left, "loss", "loss", &losses, false)?;
@@ -150,7 +156,8 @@ fn panel(area: &Area, title: &str, y_label: &str, series: &[Series], from_zero: 
     if from_zero {
         y_min = y_min.min(0.0);
     }
-    let pad = ((y_max - y_min) * 0.05).max(1e-9);
+    // A flat series (one evaluation, say) still gets a readable axis around its value.
+    let pad = ((y_max - y_min) * 0.05).max(y_max.abs().max(y_min.abs()) * 0.05).max(1e-9);
     let y_low = if from_zero && y_min >= 0.0 { 0.0 } else { y_min - pad };
     let mut chart = ChartBuilder::on(&plot)
         .caption(title, ("sans-serif", 22))
@@ -230,6 +237,14 @@ mod tests {
             (1..=30).map(f64::from).chain([30.0]).collect::<Vec<_>>()
         );
         assert!((lr[7].1 - 1e-3).abs() < 1e-15, "step 8 is the first at the peak");
+    }
+
+    #[test]
+    fn the_lr_chart_reaches_an_evaluation_logged_before_any_training_row() {
+        let schedule = Schedule { lr: 1e-3, min_lr: 0.0, warmup_steps: 2, total_steps: 8, decay: crate::Decay::Linear };
+        let rows = [serde_json::json!({"step": 8, "split": "validation", "scores": {"all": {"loss": 2.8}}})];
+        assert_eq!(lr_series(&rows, Some(&schedule)).last().map(|p| p.0), Some(8.0));
+        assert!(lr_series(&rows, None).is_empty());
     }
 
     #[test]
