@@ -8,7 +8,7 @@
 #   ./scripts/pipeline.sh --config-dir D  presets from D/{corpus,pretrain,finetune}/ instead of configs/
 #
 # Re-running skips what is done (the corpus build is a no-op when up to date, finished runs are
-# kept) and resumes an interrupted pretraining; a failing stage stops the chain with its error.
+# kept) and resumes an interrupted pretraining or fine-tuning; a failing stage stops the chain with its error.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"

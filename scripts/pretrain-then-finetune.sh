@@ -12,7 +12,7 @@
 #                     "torchrun --nproc-per-node=8 --no-python" (default: one process)
 #   PRETRAIN_SET, FINETUNE_SET   extra --set arguments, e.g. PRETRAIN_SET="--set max_steps=500"
 #
-# Re-running resumes an interrupted pretraining and skips finished stages; the first failing
+# Re-running resumes an interrupted pretraining or fine-tuning and skips finished stages; the first failing
 # stage stops the loop with its own error.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -55,12 +55,18 @@ for task in "$@"; do
     echo "== finetune: $out exists: kept"
     continue
   fi
-  echo "== finetune: $task from $encoder → $out"
+  # No eval_results.json: never run, or interrupted. Continue from its newest checkpoint if it
+  # wrote one (save_steps, or on SIGINT/SIGTERM); otherwise start over.
+  resume=(--set overwrite_output_dir=true)
+  [ -d "$out/checkpoints" ] && [ -n "$(ls -A "$out/checkpoints")" ] && resume=(--resume)
+  echo "== finetune: $task from $encoder → $out ${resume[*]}"
   # shellcheck disable=SC2086
-  # No eval_results.json: never run or interrupted (fine-tuning has no resume): start over.
   target/release/finetune --config "$task" --set model_name_or_path="$encoder" --set output_dir="$out" \
-    --set overwrite_output_dir=true \
-    ${FINETUNE_SET:-} > /dev/null
+    "${resume[@]}" ${FINETUNE_SET:-} > /dev/null
+  if [ ! -f "$out/eval_results.json" ]; then
+    echo "pretrain-then-finetune: the fine-tuning in $out stopped before its last step; run the same command again to resume it" >&2
+    exit 1
+  fi
 done
 
 echo "== summary"

@@ -131,8 +131,8 @@ pub struct FinetuneConfig {
     /// Log every this many steps.
     pub logging_steps: u64,
     /// Write a checkpoint (`checkpoints/step-NNNNNNN/`: weights, optimizer moments, trainer
-    /// state) every this many steps, to continue from with `--resume` (0 = none: only `best/`
-    /// and `final/`).
+    /// state) every this many steps, to continue from with `--resume`; SIGINT/SIGTERM write
+    /// one too (0 = only that one, besides `best/` and `final/`).
     pub save_steps: u64,
     /// Keep only the newest this many checkpoints (0 = all).
     pub save_total_limit: usize,

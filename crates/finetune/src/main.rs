@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Parser, Subcommand};
 use finetune::FinetuneConfig;
@@ -74,9 +75,14 @@ fn settings(cli: &Cli, required: bool) -> anyhow::Result<FinetuneConfig> {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
-    if cli.resume.is_some() && !matches!(cli.command, Some(Command::Train) | None) {
+fn run(cli: Cli, stop: &AtomicBool) -> anyhow::Result<()> {
+    let training = matches!(cli.command, Some(Command::Train) | None);
+    if cli.resume.is_some() && !training {
         anyhow::bail!("--resume continues a fine-tuning: it goes with `finetune train`");
+    }
+    if !training {
+        // Nothing to checkpoint: a signal ends a subcommand at once.
+        stop.store(true, Ordering::Relaxed);
     }
     match &cli.command {
         Some(Command::Doctor) => {
@@ -108,7 +114,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Train) | None => {
             let config = settings(&cli, true)?;
             let resume = training::Resume::from_flag(cli.resume.as_deref());
-            let outcome = finetune::trainer::train_resuming(&config, &resume)?;
+            let outcome = finetune::trainer::train_resuming(&config, &resume, stop)?;
+            if outcome.interrupted {
+                eprintln!(
+                    "stopped after step {}: continue with --resume ({})",
+                    outcome.steps,
+                    outcome.output_dir.join("checkpoints").display()
+                );
+                return Ok(());
+            }
             eprint!("{}", finetune::evaluate::scores_table(&outcome.best));
             eprintln!(
                 "done after step {}: {} (scores in {})",
@@ -122,5 +136,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    training::cli::main_with(|| run(Cli::parse()))
+    let stop = match training::cli::stop_on_signals() {
+        Ok(stop) => stop,
+        Err(e) => {
+            eprintln!("error: cannot install the SIGINT/SIGTERM handlers: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    training::cli::main_with(|| run(Cli::parse(), &stop))
 }

@@ -1,6 +1,6 @@
 //! `finetune predict`: a fine-tuned checkpoint applied to unlabelled rows, one JSON line per row
-//! (classification: `label` and `logits`; token classification: one tag per word, `null` for a
-//! word with no sub-token or cut by truncation; QA: the `answer` with its character offsets in
+//! (classification: `label` and `logits`; token classification: one tag and the logits behind
+//! it per word, `null` for a word with no sub-token or cut by truncation; QA: the `answer` with its character offsets in
 //! the context and its score).
 
 use std::io::Write;
@@ -71,12 +71,14 @@ pub fn predict(
                                 _ => unreachable!("token classification reads sentences"),
                             };
                             let mut tags: Vec<Option<&str>> = vec![None; words.len()];
+                            let mut logits: Vec<Option<&[f32]>> = vec![None; words.len()];
                             for (p, w) in data.word_starts[row].iter().enumerate() {
-                                if let Some(tag) = w.and_then(|w| tags.get_mut(w)) {
-                                    *tag = Some(f.labels[best[i * t + p] as usize].as_str());
-                                }
+                                let Some(w) = w.filter(|&w| w < words.len()) else { continue };
+                                let at = i * t + p;
+                                tags[w] = Some(f.labels[best[at] as usize].as_str());
+                                logits[w] = Some(&values[at * n..(at + 1) * n]);
                             }
-                            json!({"tokens": words, "tags": tags})
+                            json!({"tokens": words, "tags": tags, "logits": logits})
                         } else {
                             json!({"label": f.labels[best[i] as usize], "logits": &values[i * n..(i + 1) * n]})
                         });

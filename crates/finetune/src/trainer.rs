@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{bail, Context};
 use model::{BertConfig, Inputs, ModelDir};
@@ -36,6 +37,9 @@ pub struct Outcome {
     pub steps: u64,
     /// Runtime, throughput and mean loss of the training, as Trainer reports them.
     pub train: TrainSummary,
+    /// True when stopped early by SIGINT/SIGTERM: a checkpoint of the last step was written,
+    /// and `final/`, `eval_results.json` and the summary row wait for the resumed run.
+    pub interrupted: bool,
 }
 
 /// How the training went, with the names of Trainer's final metrics. After a resume the
@@ -51,6 +55,9 @@ pub struct TrainSummary {
     /// Mean training loss over the run's steps.
     pub train_loss: f64,
 }
+
+/// The key that marks the summary row a finished run ends its `metrics.jsonl` with.
+const SUMMARY_KEY: &str = "train_runtime";
 
 /// The example order of an epoch: shuffled by (seed, epoch), then grouped into runs of similar
 /// length so that padding stays small, and the batches shuffled again.
@@ -286,11 +293,14 @@ fn start_or_resume(run: &Run, resume: &Resume, opt: &mut AdamW) -> anyhow::Resul
     }
     ModelDir::open(&from)?.load_weights(run.vs, false)?;
     opt.load(&from.join(checkpoint::OPTIMIZER_FILE))?;
-    // Each step once, ending where the weights are.
-    let dropped = Metrics::truncate_after(&run.dir.join(training::run_dir::METRICS_FILE), state.step)?;
+    // Each step once, ending where the weights are, and no summary row yet: the resumed run
+    // ends with its own (resuming a finished run would otherwise log two).
+    let dropped = Metrics::retain(&run.dir.join(training::run_dir::METRICS_FILE), |row| {
+        row["step"].as_u64().is_some_and(|s| s <= state.step) && row.get(SUMMARY_KEY).is_none()
+    })?;
     if dropped > 0 {
         tracing::warn!(
-            "metrics.jsonl: dropped {dropped} rows written after step {} by the run that stopped",
+            "metrics.jsonl: dropped {dropped} rows written after step {} (or the summary closing the run)",
             state.step
         );
     }
@@ -403,11 +413,12 @@ fn evaluate_and_keep_best(
 
 /// Trains and evaluates as `c` says, from step 0.
 pub fn train(c: &FinetuneConfig) -> anyhow::Result<Outcome> {
-    train_resuming(c, &Resume::No)
+    train_resuming(c, &Resume::No, &AtomicBool::new(false))
 }
 
-/// Trains and evaluates as `c` says, continuing the checkpoint `resume` names, if any.
-pub fn train_resuming(c: &FinetuneConfig, resume: &Resume) -> anyhow::Result<Outcome> {
+/// Trains and evaluates as `c` says, continuing the checkpoint `resume` names, if any; once
+/// `stop` is raised (SIGINT/SIGTERM) it finishes the step, checkpoints it and returns.
+pub fn train_resuming(c: &FinetuneConfig, resume: &Resume, stop: &AtomicBool) -> anyhow::Result<Outcome> {
     // Loaded configs were checked with the origin of each value; one built in code is checked here.
     c.validate().map_err(|e| anyhow::anyhow!("{}", e.message))?;
     let device = model::parse_device(&c.device)?;
@@ -536,6 +547,7 @@ pub fn train_resuming(c: &FinetuneConfig, resume: &Resume) -> anyhow::Result<Out
     let started = (std::time::Instant::now(), step, position.samples_seen);
     let mut timer = (started.0, position.samples_seen);
     let progress = StepProgress::new("finetune", total, step, true);
+    let mut interrupted = false;
     'training: while step < total {
         let batches = epoch_batches(&train_data, c.per_device_train_batch_size, c.seed, position.epoch);
         let done_in_epoch = (step - position.epoch * steps_per_epoch) as usize;
@@ -562,8 +574,14 @@ pub fn train_resuming(c: &FinetuneConfig, resume: &Resume) -> anyhow::Result<Out
             {
                 break 'training;
             }
-            if run.saves_at(step) {
+            let stopping = stop.load(Ordering::Relaxed) && step < total;
+            if run.saves_at(step) || stopping {
                 run.save_checkpoint(&opt, step, lr, &position)?;
+            }
+            if stopping {
+                tracing::warn!("stopped by a signal after step {step}; continue with --resume");
+                interrupted = true;
+                break 'training;
             }
             if step >= total {
                 break 'training;
@@ -579,6 +597,11 @@ pub fn train_resuming(c: &FinetuneConfig, resume: &Resume) -> anyhow::Result<Out
         train_steps_per_second: (step - started.1) as f64 / seconds,
         train_loss: position.loss_sum / step.max(1) as f64,
     };
+    let output_dir = run.dir.to_path_buf();
+    if interrupted {
+        // The checkpoint holds the run; what marks it finished waits for the resumed run.
+        return Ok(Outcome { output_dir, best: position.best, steps: step, train: summary, interrupted });
+    }
     let mut row = serde_json::to_value(&summary)?;
     row["step"] = json!(step);
     row["epoch"] = json!(run.epoch_at(step));
@@ -593,5 +616,5 @@ pub fn train_resuming(c: &FinetuneConfig, resume: &Resume) -> anyhow::Result<Out
     run.save_model("final")?;
     let results = run.dir.join("eval_results.json");
     training::run_dir::write_atomically(&results, serde_json::to_string_pretty(&position.best)?.as_bytes())?;
-    Ok(Outcome { output_dir: run.dir.to_path_buf(), best: position.best, steps: step, train: summary })
+    Ok(Outcome { output_dir, best: position.best, steps: step, train: summary, interrupted })
 }

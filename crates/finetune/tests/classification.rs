@@ -101,12 +101,20 @@ fn language_id_learns_per_language_and_writes_hf_checkpoints() {
     ];
     common::transformers_agrees(&out.output_dir.join("final"), "AutoModelForSequenceClassification", &texts);
 
-    // predict: one line per row, in order, with a label and its logits.
+    // predict: one line per row, in order, with a label and its logits. The rows are the
+    // validation set and, last, all of its texts in one, far past max_seq_length = 64.
     let predictions = tmp.path().join("predictions.jsonl");
     let (_, _, val, _) = lid_data();
+    let val_text = std::fs::read_to_string(val).unwrap();
+    let long_text: Vec<String> = val_text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["text"].as_str().unwrap().to_string())
+        .collect();
+    let input = tmp.path().join("input.jsonl");
+    std::fs::write(&input, format!("{val_text}{}\n", serde_json::json!({"text": long_text.join(" ")}))).unwrap();
     let rows = finetune::predict::predict(
         &out.output_dir.join("best"),
-        val,
+        &input,
         &predictions,
         &FinetuneConfig::default(),
         tch::Device::Cpu,
@@ -119,19 +127,22 @@ fn language_id_learns_per_language_and_writes_hf_checkpoints() {
         .collect();
     let predicted: Vec<serde_json::Value> =
         std::fs::read_to_string(&predictions).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!((rows, predicted.len()), (gold.len(), gold.len()));
+    assert_eq!((rows, predicted.len()), (gold.len() + 1, gold.len() + 1));
     assert_eq!(predicted[0]["logits"].as_array().unwrap().len(), 17);
     // transformers' pipeline on the same directory, with no extra arguments, agrees row by row.
     let python = root().join(".venv/bin/python");
     let hf = std::process::Command::new(&python)
         .arg(root().join("tests/parity/hf_pipeline.py"))
-        .args([out.output_dir.join("best").as_os_str(), val.as_os_str(), predictions.as_os_str()])
+        .args([out.output_dir.join("best").as_os_str(), input.as_os_str(), predictions.as_os_str()])
         .output()
         .unwrap();
     assert!(hf.status.success(), "{}", String::from_utf8_lossy(&hf.stderr));
     let hf: serde_json::Value = serde_json::from_slice(&hf.stdout).unwrap();
     assert_eq!(hf["labels_equal"], hf["rows"], "pipeline labels differ from predict's: {hf}");
     assert!(hf["max_probability_difference"].as_f64().unwrap() < 1e-4, "{hf}");
+    // The pipeline cuts where predict does: at the length the model was fine-tuned with.
+    assert_eq!(hf["model_max_length"], 64, "{hf}");
+    assert!(hf["rows_longer"].as_u64().unwrap() >= 1, "no row longer than max_seq_length: {hf}");
     let right = gold.iter().zip(&predicted).filter(|(g, p)| p["label"].as_str() == Some(g.as_str())).count();
     let best_accuracy = out.best["scores"]["all"]["accuracy"].as_f64().unwrap();
     assert!((right as f64 / gold.len() as f64 - best_accuracy).abs() < 1e-9, "predict disagrees with evaluation");

@@ -14,6 +14,11 @@ use common::{minilm, root};
 
 /// A config file for the real binary: language ID over the bundled sample, from scratch.
 fn write_config(dir: &Path, out: &Path) -> PathBuf {
+    write_config_with(dir, out, &[])
+}
+
+/// The same with some settings changed: (key, TOML value).
+fn write_config_with(dir: &Path, out: &Path, changes: &[(&str, &str)]) -> PathBuf {
     let data = root().join("data/tasks/lid-sample");
     let text = format!(
         r#"task = "classification"
@@ -38,6 +43,13 @@ device = "cpu"
         out = out.display(),
         data = data.display(),
     );
+    let text: String = text
+        .lines()
+        .map(|line| match changes.iter().find(|(key, _)| line.starts_with(&format!("{key} = "))) {
+            Some((key, value)) => format!("{key} = {value}\n"),
+            None => format!("{line}\n"),
+        })
+        .collect();
     let path = dir.join(format!("{}.toml", out.file_name().unwrap().to_string_lossy()));
     std::fs::write(&path, text).unwrap();
     path
@@ -131,8 +143,56 @@ fn a_killed_fine_tuning_resumes_bit_for_bit() {
     let last = rows_a.last().unwrap();
     assert!(last["train_loss"].as_f64().is_some_and(f64::is_finite), "{last}");
 
+    // Resuming the finished run redoes nothing and logs its summary once.
+    let weights = std::fs::read(a.join("final/model.safetensors")).unwrap();
+    run_ok(&config_a, &["--resume"]);
+    let rows = metrics(&a);
+    assert_eq!(rows.iter().filter(|r| r.get("train_loss").is_some()).count(), 1, "{rows:?}");
+    assert_eq!(rows, rows_a);
+    assert_eq!(std::fs::read(a.join("final/model.safetensors")).unwrap(), weights);
+
     // A setting that must not change is refused by name, with both values.
     let out = finetune(&config_b, &["--resume", "--set", "per_device_train_batch_size=4"]).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("per_device_train_batch_size = 4 (checkpoint: 8)"), "{err}");
+}
+
+#[test]
+fn sigterm_stops_the_fine_tuning_after_its_step_with_a_checkpoint_to_resume() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let changes = [("max_steps", "1000"), ("eval_steps", "500"), ("save_steps", "0")];
+    let config = write_config_with(tmp.path(), &out, &changes);
+    let child = finetune(&config, &[]).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    // Signalled once it trains: after its first logged step.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::read_to_string(out.join("metrics.jsonl")).map_or(true, |t| t.is_empty()) {
+        assert!(Instant::now() < deadline, "no metrics row after 60 s");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let stopped = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&stopped.stderr);
+    assert!(stopped.status.success(), "exit {:?}: {log}", stopped.status);
+    assert!(log.contains("stopped by a signal after step") && log.contains("--resume"), "{log}");
+
+    // save_steps = 0 writes no checkpoint of its own: the one there is the signal's, of the
+    // last step done, and nothing marks the run finished.
+    let kept: Vec<String> = std::fs::read_dir(out.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let at: u64 = kept[0].strip_prefix("step-").unwrap().parse().unwrap();
+    assert!(at > 0 && at < 1000, "stopped at step {at}");
+    assert!(log.contains(&format!("after step {at}")), "{log}");
+    assert!(!out.join("final").exists() && !out.join("eval_results.json").exists());
+    assert!(metrics(&out).iter().all(|r| r["step"].as_u64().unwrap() <= at && r.get("train_loss").is_none()));
+
+    // Resumed, it ends the run with every logged step once.
+    run_ok(&config, &["--resume"]);
+    assert!(out.join("final/model.safetensors").exists() && out.join("eval_results.json").exists());
+    let logged: Vec<u64> =
+        metrics(&out).iter().filter(|r| r.get("loss").is_some()).map(|r| r["step"].as_u64().unwrap()).collect();
+    assert_eq!(logged, (1..=500).map(|i| 2 * i).collect::<Vec<_>>());
 }

@@ -105,19 +105,13 @@ fn run(cli: Cli, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    // First of all, so that a signal during start-up stops the run after its first step, with a
-    // checkpoint, instead of killing it before anything is written.
-    let stop = Arc::new(AtomicBool::new(false));
-    // A second signal, or any signal once `stop` is raised (as the subcommands do), ends the
-    // process at once.
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        let registered = signal_hook::flag::register_conditional_default(signal, stop.clone())
-            .and_then(|_| signal_hook::flag::register(signal, stop.clone()));
-        if let Err(e) = registered {
-            eprintln!("error: cannot install the handler of signal {signal}: {e}");
+    let stop = match training::cli::stop_on_signals() {
+        Ok(stop) => stop,
+        Err(e) => {
+            eprintln!("error: cannot install the SIGINT/SIGTERM handlers: {e}");
             return ExitCode::from(1);
         }
-    }
+    };
     // TF32 for any f32 matmul left on Ampere and later GPUs: tch has no switch, libtorch reads this.
     if std::env::var_os("TORCH_ALLOW_TF32_CUBLAS_OVERRIDE").is_none() {
         std::env::set_var("TORCH_ALLOW_TF32_CUBLAS_OVERRIDE", "1");

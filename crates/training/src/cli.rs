@@ -2,10 +2,13 @@
 //! (`RUST_LOG` filters, colour only on a terminal; under a data-parallel launcher only rank 0
 //! logs below warnings, and errors name their rank), one thread budget for libtorch and for the
 //! rayon work beside it (the model's CPU dropout masks), a oneDNN primitive cache large enough for
-//! dynamic padding, and one error chain printed with a non-zero exit instead of a panic.
+//! dynamic padding, one error chain printed with a non-zero exit instead of a panic, and the
+//! SIGINT/SIGTERM handling that lets a training stop after its step with a checkpoint.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 /// oneDNN primitives (the CPU f32 matmuls, see `model::linear`) cached per process, unless
 /// `ONEDNN_PRIMITIVE_CACHE_CAPACITY` is set. oneDNN's default, 1,024, is outgrown by fine-tuning
@@ -14,6 +17,20 @@ use std::process::ExitCode;
 /// fine-tuning 18% slower in its later epochs than with this capacity, which costs ~90 MB of RSS
 /// there.
 const ONEDNN_CACHE_CAPACITY: &str = "8192";
+
+/// A flag raised by SIGINT or SIGTERM, for a training loop to finish its step, write a
+/// checkpoint and stop. A second signal, or any signal once the flag is raised (as subcommands
+/// with nothing to save raise it), ends the process at once. Call it first thing in `main`, so
+/// that a signal during start-up stops the run after its first step instead of killing it
+/// before anything is written.
+pub fn stop_on_signals() -> std::io::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_default(signal, stop.clone())?;
+        signal_hook::flag::register(signal, stop.clone())?;
+    }
+    Ok(stop)
+}
 
 /// Starts logging, runs `run`, and turns its result into the process exit code.
 pub fn main_with(run: impl FnOnce() -> anyhow::Result<()>) -> ExitCode {

@@ -114,6 +114,12 @@ impl Metrics {
     /// checkpoint, or before its first: `step` 0), so that a resumed run's log has each step
     /// once and ends where the weights are. Returns the number of rows dropped.
     pub fn truncate_after(path: &Path, step: u64) -> Result<usize> {
+        Self::retain(path, |row| row["step"].as_u64().is_some_and(|s| s <= step))
+    }
+
+    /// Keeps the rows `keep` accepts (a row that is not JSON is dropped), rewriting the file
+    /// atomically when any goes. Returns the number of rows dropped.
+    pub fn retain(path: &Path, keep: impl Fn(&serde_json::Value) -> bool) -> Result<usize> {
         let text = match std::fs::read(path) {
             Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
@@ -121,8 +127,7 @@ impl Metrics {
         };
         let (mut kept, mut dropped) = (String::new(), 0);
         for line in text.lines() {
-            let row_step = serde_json::from_str::<serde_json::Value>(line).ok().and_then(|v| v["step"].as_u64());
-            if row_step.is_some_and(|s| s <= step) {
+            if serde_json::from_str::<serde_json::Value>(line).is_ok_and(|row| keep(&row)) {
                 kept += line;
                 kept.push('\n');
             } else {

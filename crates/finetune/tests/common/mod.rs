@@ -108,33 +108,3 @@ pub fn pos_tokenizer(tmp: &Path, train: &Path) -> PathBuf {
     corpus::build(&c, false).unwrap();
     tmp.join("corpus/tokenizer.json")
 }
-
-/// Our token classifier of `dir` run on each sentence of words (cut at `max_length` tokens):
-/// the logits at every word's first sub-token, `None` for a word with none.
-#[allow(dead_code)] // not every test binary uses it
-pub fn first_subtoken_logits(dir: &Path, sentences: &[Vec<String>], max_length: usize) -> Vec<Vec<Option<Vec<f32>>>> {
-    let m = model::ModelDir::open(dir).unwrap();
-    let mut tokenizer = m.tokenizer().unwrap();
-    tokenizer.with_truncation(Some(tokenizers::TruncationParams { max_length, ..Default::default() })).unwrap();
-    let vs = tch::nn::VarStore::new(Device::Cpu);
-    let head = BertForTokenClassification::new(&vs.root(), &m.config, m.config.num_labels().unwrap());
-    m.load_weights(&vs, false).unwrap();
-    sentences
-        .iter()
-        .map(|words| {
-            let words: Vec<&str> = words.iter().map(String::as_str).collect();
-            let e = tokenizer.encode(words.as_slice(), true).unwrap();
-            let ids = Tensor::from_slice(&e.get_ids().iter().map(|&i| i64::from(i)).collect::<Vec<_>>()).unsqueeze(0);
-            let x = Inputs { input_ids: &ids, attention_mask: None, token_type_ids: None };
-            let logits =
-                tch::no_grad(|| head.forward_t(x, AttentionMask::Bidirectional, false).unwrap()).squeeze_dim(0);
-            let mut per_word = vec![None; words.len()];
-            for (p, w) in e.get_word_ids().iter().enumerate() {
-                if let Some(slot) = w.and_then(|w| per_word.get_mut(w as usize)).filter(|s| s.is_none()) {
-                    *slot = Some(Vec::<f32>::try_from(logits.get(p as i64)).unwrap());
-                }
-            }
-            per_word
-        })
-        .collect()
-}
