@@ -16,7 +16,7 @@ use serde_json::json;
 use tch::nn::VarStore;
 use tch::Tensor;
 use tokenizers::Tokenizer;
-use training::progress::StepProgress;
+use training::progress::{StepProgress, Throughput};
 use training::{
     checkpoint, plots, AdamW, AdamWConfig, Metrics, Resume, ResumeSettings, RunDir, Schedule, TrainerState,
 };
@@ -142,20 +142,11 @@ fn initial_model(c: &FinetuneConfig) -> anyhow::Result<(BertConfig, Option<Model
 /// `training.png` (loss, learning rate) and `validation.png` (the metric per language, and
 /// over all rows) next to `metrics.jsonl`.
 fn write_plots(run: &Path, metric: &str, schedule: &Schedule) -> anyhow::Result<()> {
-    let rows = plots::read_metrics(&run.join(training::run_dir::METRICS_FILE))?;
-    plots::training_curves(&rows, Some(schedule), &run.join("training.png"))?;
-    let mut per_lang: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
-    for r in rows.iter().filter(|r| r["split"] == "validation") {
-        let (Some(step), Some(scores)) = (r["step"].as_f64(), r["scores"].as_object()) else { continue };
-        for (lang, s) in scores {
-            if let Some(v) = s[metric].as_f64() {
-                per_lang.entry(lang.clone()).or_default().push((step, v));
-            }
-        }
-    }
-    let series: Vec<plots::Series> = per_lang.into_iter().collect();
-    plots::line_chart(&run.join("validation.png"), &format!("validation {metric}"), metric, &series)?;
-    Ok(())
+    let per_language = |row: &serde_json::Value| -> Vec<(String, f64)> {
+        let scores = row["scores"].as_object().into_iter().flatten();
+        scores.filter_map(|(lang, s)| Some((lang.clone(), s[metric].as_f64()?))).collect()
+    };
+    Ok(plots::write_run_charts(run, schedule, (&format!("validation {metric}"), metric), per_language)?)
 }
 
 /// Where the loop stands besides the weights and the optimizer's moments: what a checkpoint's
@@ -239,20 +230,14 @@ impl Run<'_> {
     /// Why the run stops at step `step + 1`, and what to do: resume from the newest checkpoint
     /// (weights that trained without diverging) with a lower learning rate, or start over.
     fn non_finite_advice(&self, step: u64, loss: f64, grad_norm: f64, position: &Position) -> String {
-        let best = match position.best["step"].as_u64() {
-            Some(at) => {
-                format!("{} holds the best finite weights so far (step {at}). ", self.dir.join("best").display())
-            }
-            None => String::new(),
-        };
-        let advice = match checkpoint::list(&self.dir.join(CHECKPOINTS)).iter().rev().find(|(s, _)| s.step < step) {
-            Some((_, dir)) => format!(
-                "Resume from the checkpoint before it with a lower learning rate: --resume {} --set learning_rate=...",
-                dir.display()
+        let advice = checkpoint::non_finite_advice(step, loss, grad_norm, &self.dir.join(CHECKPOINTS));
+        match position.best["step"].as_u64() {
+            Some(at) => format!(
+                "{advice}; {} holds the best finite weights so far (step {at})",
+                self.dir.join("best").display()
             ),
-            None => "Lower learning_rate or raise warmup_steps and rerun with --set overwrite_output_dir=true".into(),
-        };
-        format!("step {}: loss {loss}, gradient norm {grad_norm}; the update was not applied. {best}{advice}", step + 1)
+            None => advice,
+        }
     }
 }
 
@@ -349,17 +334,16 @@ struct StepLog {
     grad_norm: f64,
 }
 
-/// Writes the row of a logged step; `timer` is when and at how many samples the last one was.
+/// Writes the row of a logged step; `throughput` counts samples since the last one.
 fn log_step(
     run: &Run,
     metrics: &mut Metrics,
     progress: &StepProgress,
-    timer: &mut (std::time::Instant, u64),
+    throughput: &mut Throughput<1>,
     samples_seen: u64,
     s: StepLog,
 ) -> anyhow::Result<()> {
-    let samples_per_s = (samples_seen - timer.1) as f64 / timer.0.elapsed().as_secs_f64().max(1e-9);
-    *timer = (std::time::Instant::now(), samples_seen);
+    let [samples_per_s] = throughput.rates([samples_seen]);
     metrics.write(&json!({"step": s.step, "epoch": run.epoch_at(s.step), "loss": s.loss, "lr": s.lr,
         "grad_norm": s.grad_norm, "samples_per_s": samples_per_s}))?;
     progress.report(s.step, format!("loss {:.4} lr {:.2e} {samples_per_s:.1} samples/s", s.loss, s.lr));
@@ -513,7 +497,7 @@ pub fn train_resuming(c: &FinetuneConfig, resume: &Resume, stop: &AtomicBool) ->
         total,
     };
     let (mut step, mut position) = start_or_resume(&run, resume, &mut opt)?;
-    training::run_dir::write_atomically(&run.dir.join("config.toml"), toml::to_string_pretty(c)?.as_bytes())?;
+    training::run_dir::write_config(run.dir, c)?;
     let mut metrics_log = lock.metrics()?;
     metrics_log.report_to(&c.report_to)?;
     let mask_kind = mask_of(c.attention);
@@ -545,7 +529,7 @@ pub fn train_resuming(c: &FinetuneConfig, resume: &Resume, stop: &AtomicBool) ->
     }
 
     let started = (std::time::Instant::now(), step, position.samples_seen);
-    let mut timer = (started.0, position.samples_seen);
+    let mut throughput = Throughput::since([position.samples_seen]);
     let progress = StepProgress::new("finetune", total, step, true);
     let mut interrupted = false;
     'training: while step < total {
@@ -567,7 +551,7 @@ pub fn train_resuming(c: &FinetuneConfig, resume: &Resume, stop: &AtomicBool) ->
             progress.advance(step);
             if step % c.logging_steps.max(1) == 0 {
                 let log = StepLog { step, loss, lr, grad_norm };
-                log_step(&run, &mut metrics_log, &progress, &mut timer, position.samples_seen, log)?;
+                log_step(&run, &mut metrics_log, &progress, &mut throughput, position.samples_seen, log)?;
             }
             if run.evaluates_at(step)
                 && evaluate_and_keep_best(&run, &evaluation, &mut metrics_log, step, &mut position)?

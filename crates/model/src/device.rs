@@ -21,23 +21,85 @@ pub enum DeviceError {
     },
 }
 
+/// A device as a config or a flag names it: `auto` (the GPU if any, else the CPU), `cpu`,
+/// `cuda` or `cuda:N`. Parsed once, when the config is read; [`DeviceSetting::resolve`] then
+/// gives the device on this host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum DeviceSetting {
+    /// The GPU if libtorch sees one, else the CPU.
+    #[default]
+    Auto,
+    /// The CPU.
+    Cpu,
+    /// A GPU: `None` for `cuda`, the GPU of the process's local rank.
+    Cuda(Option<usize>),
+}
+
+impl std::str::FromStr for DeviceSetting {
+    type Err = DeviceError;
+
+    fn from_str(name: &str) -> Result<Self, DeviceError> {
+        match name.trim() {
+            "auto" => Ok(DeviceSetting::Auto),
+            "cpu" => Ok(DeviceSetting::Cpu),
+            "cuda" => Ok(DeviceSetting::Cuda(None)),
+            other => other
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse::<usize>().ok())
+                .map(|n| DeviceSetting::Cuda(Some(n)))
+                .ok_or_else(|| DeviceError::Unknown(name.to_string())),
+        }
+    }
+}
+
+impl TryFrom<String> for DeviceSetting {
+    type Error = DeviceError;
+
+    fn try_from(name: String) -> Result<Self, DeviceError> {
+        name.parse()
+    }
+}
+
+impl std::fmt::Display for DeviceSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeviceSetting::Auto => write!(f, "auto"),
+            DeviceSetting::Cpu => write!(f, "cpu"),
+            DeviceSetting::Cuda(None) => write!(f, "cuda"),
+            DeviceSetting::Cuda(Some(n)) => write!(f, "cuda:{n}"),
+        }
+    }
+}
+
+impl From<DeviceSetting> for String {
+    fn from(d: DeviceSetting) -> String {
+        d.to_string()
+    }
+}
+
+impl DeviceSetting {
+    /// The device on this host for the process of local rank `local_rank` (0 outside data
+    /// parallelism): `auto` and `cuda` mean that rank's GPU, `cuda:N` GPU N, checked to exist.
+    pub fn resolve(self, local_rank: usize) -> Result<Device, DeviceError> {
+        let available = Cuda::device_count().max(0) as usize;
+        let index = match self {
+            DeviceSetting::Cpu => return Ok(Device::Cpu),
+            DeviceSetting::Auto if available == 0 => return Ok(Device::Cpu),
+            DeviceSetting::Auto | DeviceSetting::Cuda(None) => local_rank,
+            DeviceSetting::Cuda(Some(n)) => n,
+        };
+        if index >= available {
+            return Err(DeviceError::Unavailable { name: self.to_string(), available });
+        }
+        Ok(Device::Cuda(index))
+    }
+}
+
 /// Parses `cpu`, `cuda` (= `cuda:0`), `cuda:N` or `auto` (the first GPU if any, else the CPU),
 /// checking that the device exists here.
 pub fn parse_device(name: &str) -> Result<Device, DeviceError> {
-    let available = Cuda::device_count().max(0) as usize;
-    let index = match name.trim() {
-        "cpu" => return Ok(Device::Cpu),
-        "auto" => return Ok(if available > 0 { Device::Cuda(0) } else { Device::Cpu }),
-        "cuda" => 0,
-        other => other
-            .strip_prefix("cuda:")
-            .and_then(|n| n.parse::<usize>().ok())
-            .ok_or_else(|| DeviceError::Unknown(name.to_string()))?,
-    };
-    if index >= available {
-        return Err(DeviceError::Unavailable { name: name.to_string(), available });
-    }
-    Ok(Device::Cuda(index))
+    name.parse::<DeviceSetting>()?.resolve(0)
 }
 
 /// What the linked libtorch can do on this host.
@@ -102,6 +164,26 @@ mod tests {
         if runtime_report().cuda_devices == 0 {
             let err = parse_device("cuda:0").unwrap_err();
             assert!(matches!(err, DeviceError::Unavailable { available: 0, .. }));
+        }
+    }
+
+    #[test]
+    fn a_setting_reads_back_as_written_and_cuda_follows_the_local_rank() {
+        for name in ["auto", "cpu", "cuda", "cuda:3"] {
+            let d: DeviceSetting = name.parse().unwrap();
+            assert_eq!(d.to_string(), name);
+        }
+        let read: DeviceSetting = serde_json::from_str("\"cuda:1\"").unwrap();
+        assert_eq!(read, DeviceSetting::Cuda(Some(1)));
+        let err = serde_json::from_str::<DeviceSetting>("\"gpu\"").unwrap_err().to_string();
+        assert!(err.contains("expected cpu, cuda, cuda:N or auto"), "{err}");
+        assert_eq!(DeviceSetting::Cpu.resolve(5).unwrap(), Device::Cpu);
+        let gpus = runtime_report().cuda_devices;
+        if gpus == 0 {
+            assert_eq!(DeviceSetting::Auto.resolve(1).unwrap(), Device::Cpu);
+            assert!(matches!(DeviceSetting::Cuda(None).resolve(0), Err(DeviceError::Unavailable { .. })));
+        } else {
+            assert_eq!(DeviceSetting::Auto.resolve(gpus - 1).unwrap(), Device::Cuda(gpus - 1));
         }
     }
 }

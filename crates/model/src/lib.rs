@@ -51,7 +51,7 @@ pub use attention::AttentionMask;
 pub use bert::{BertModel, BertOutput, Inputs};
 pub use checkpoint::LoadReport;
 pub use config::{BertConfig, HiddenAct};
-pub use device::{parse_device, runtime_report, DeviceError, RuntimeReport};
+pub use device::{parse_device, runtime_report, DeviceError, DeviceSetting, RuntimeReport};
 pub use error::{Error, Result};
 pub use heads::{
     BertForLM, BertForQuestionAnswering, BertForSequenceClassification, BertForTokenClassification, Pooling,

@@ -8,7 +8,7 @@ use corpus::sampler::{mix, unit};
 use corpus::{DrawKey, WindowSampler};
 use tch::{Device, Kind, Tensor};
 
-use crate::config::Objective;
+use crate::context::{Context, Masking};
 
 /// Label of positions that carry no target (as `ignore_index` in PyTorch).
 pub const IGNORE: i64 = -100;
@@ -29,22 +29,10 @@ pub struct Batch {
 /// What a batch needs besides the sampler.
 #[derive(Debug, Clone, Copy)]
 pub struct BatchSpec {
-    /// Objective.
-    pub objective: Objective,
     /// Rows.
     pub rows: i64,
-    /// Sequence length T.
-    pub seq_len: i64,
-    /// MLM selection probability.
-    pub mlm_probability: f64,
-    /// `[MASK]` id (MLM).
-    pub mask_id: i64,
-    /// `[SEP]` id: never selected for MLM.
-    pub sep_id: i64,
-    /// Vocabulary size, for MLM's random replacements.
-    pub vocab_size: i64,
-    /// Run seed.
-    pub seed: u64,
+    /// Their shape and targets.
+    pub context: Context,
 }
 
 /// A uniform number in [0, 1) from the parts of a key.
@@ -67,8 +55,7 @@ pub fn draw(
     first_row: u32,
     device: Device,
 ) -> corpus::Result<Batch> {
-    let causal = spec.objective == Objective::Causal;
-    let window = (spec.seq_len + i64::from(causal)) as usize;
+    let window = spec.context.window();
     let mut rows_per_language = vec![0u64; sampler.languages().len()];
     let mut tokens = Vec::with_capacity(spec.rows as usize * window);
     for index in first_row..first_row + spec.rows as u32 {
@@ -76,19 +63,20 @@ pub fn draw(
         rows_per_language[d.lang] += 1;
         sampler.fill(d, &mut tokens)?;
     }
-    let (inputs, labels, targets) = if causal {
-        // Window of k + 1: inputs are the first k tokens, targets the last k.
-        let (mut inputs, mut labels) = (Vec::with_capacity(tokens.len()), Vec::with_capacity(tokens.len()));
-        for row in tokens.chunks(window) {
-            inputs.extend_from_slice(&row[..window - 1]);
-            labels.extend_from_slice(&row[1..]);
+    let (inputs, labels, targets) = match &spec.context.mlm {
+        None => {
+            // Window of k + 1: inputs are the first k tokens, targets the last k.
+            let (mut inputs, mut labels) = (Vec::with_capacity(tokens.len()), Vec::with_capacity(tokens.len()));
+            for row in tokens.chunks(window) {
+                inputs.extend_from_slice(&row[..window - 1]);
+                labels.extend_from_slice(&row[1..]);
+            }
+            let n = labels.len() as i64;
+            (inputs, labels, n)
         }
-        let n = labels.len() as i64;
-        (inputs, labels, n)
-    } else {
-        mlm_mask(&tokens, spec, step, u64::from(first_row) * spec.seq_len as u64)
+        Some(masking) => mlm_mask(&tokens, masking, step, u64::from(first_row) * spec.context.seq_len as u64),
     };
-    let shape = [spec.rows, spec.seq_len];
+    let shape = [spec.rows, spec.context.seq_len];
     Ok(Batch {
         input_ids: Tensor::from_slice(&inputs).view(shape).to_device(device),
         labels: Tensor::from_slice(&labels).view(shape).to_device(device),
@@ -97,37 +85,38 @@ pub fn draw(
     })
 }
 
-/// BERT's masking: each non-separator position is selected with `mlm_probability`; selected
+/// BERT's masking: each non-separator position is selected with `masking.probability`; selected
 /// positions become `[MASK]` (80%), a random token (10%) or stay (10%), and only they have labels.
 /// The decisions are a pure function of (seed, step, position in the step's rows).
-fn mlm_mask(tokens: &[i64], spec: &BatchSpec, step: u64, first_position: u64) -> (Vec<i64>, Vec<i64>, i64) {
+fn mlm_mask(tokens: &[i64], masking: &Masking, step: u64, first_position: u64) -> (Vec<i64>, Vec<i64>, i64) {
+    let seed = masking.seed;
     let mut inputs = tokens.to_vec();
     let mut labels = vec![IGNORE; tokens.len()];
     let mut targets = 0;
-    let key = [spec.seed, step, 0, 0];
     for (pos, &token) in tokens.iter().enumerate() {
-        if token == spec.sep_id {
+        if token == masking.sep_id {
             continue;
         }
         let p = first_position + pos as u64;
-        if uniform(&[key[0], key[1], key[2], key[3], p, 0]) >= spec.mlm_probability {
+        if uniform(&[seed, step, 0, 0, p, 0]) >= masking.probability {
             continue;
         }
         labels[pos] = token;
         targets += 1;
-        let r = uniform(&[key[0], key[1], key[2], key[3], p, 1]);
+        let r = uniform(&[seed, step, 0, 0, p, 1]);
         if r < 0.8 {
-            inputs[pos] = spec.mask_id;
+            inputs[pos] = masking.mask_id;
         } else if r < 0.9 {
-            inputs[pos] = (uniform(&[key[0], key[1], key[2], key[3], p, 2]) * spec.vocab_size as f64) as i64;
+            inputs[pos] = (uniform(&[seed, step, 0, 0, p, 2]) * masking.vocab_size as f64) as i64;
         }
     }
     (inputs, labels, targets)
 }
 
-/// MLM masking for evaluation rows: a fixed key, so every evaluation scores the same positions.
-pub fn mlm_for_eval(tokens: &[i64], spec: &BatchSpec) -> (Vec<i64>, Vec<i64>, i64) {
-    mlm_mask(tokens, spec, u64::MAX, 0)
+/// MLM masking for evaluation rows: a fixed key (step u64::MAX), so every evaluation scores the
+/// same positions.
+pub fn mlm_for_eval(tokens: &[i64], masking: &Masking) -> (Vec<i64>, Vec<i64>, i64) {
+    mlm_mask(tokens, masking, u64::MAX, 0)
 }
 
 /// Sum of the cross-entropy over positions with a target, in f32 whatever the logits' dtype.
@@ -148,18 +137,9 @@ mod tests {
 
     #[test]
     fn mlm_masks_about_15_percent_with_80_10_10_and_spares_separators() {
-        let spec = BatchSpec {
-            objective: Objective::Mlm,
-            rows: 1,
-            seq_len: 0,
-            mlm_probability: 0.15,
-            mask_id: 4,
-            sep_id: 3,
-            vocab_size: 1000,
-            seed: 9,
-        };
+        let masking = Masking { probability: 0.15, mask_id: 4, sep_id: 3, vocab_size: 1000, seed: 9 };
         let tokens: Vec<i64> = (0..40_000).map(|i| if i % 10 == 0 { 3 } else { 100 + i % 500 }).collect();
-        let (inputs, labels, targets) = mlm_mask(&tokens, &spec, 5, 0);
+        let (inputs, labels, targets) = mlm_mask(&tokens, &masking, 5, 0);
         let eligible = tokens.iter().filter(|&&t| t != 3).count() as f64;
         assert!((targets as f64 / eligible - 0.15).abs() < 0.01);
         let masked = inputs.iter().filter(|&&t| t == 4).count() as f64;
@@ -167,7 +147,7 @@ mod tests {
         let kept = labels.iter().zip(&inputs).filter(|(l, i)| **l != IGNORE && l == i).count() as f64;
         assert!((kept / targets as f64 - 0.1).abs() < 0.03, "{kept}");
         assert!(tokens.iter().zip(&labels).all(|(t, l)| *t != 3 || *l == IGNORE));
-        assert_eq!(mlm_mask(&tokens, &spec, 5, 0).0, inputs, "a pure function of its key");
-        assert_ne!(mlm_mask(&tokens, &spec, 6, 0).0, inputs);
+        assert_eq!(mlm_mask(&tokens, &masking, 5, 0).0, inputs, "a pure function of its key");
+        assert_ne!(mlm_mask(&tokens, &masking, 6, 0).0, inputs);
     }
 }

@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use training::overrides::Renamed;
 use training::ranges::Invalid;
+use training::resume::key_matches;
+use training::ResumeSettings;
 
 /// The training objective.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,6 +18,49 @@ pub enum Objective {
     Causal,
     /// BERT/XLM-R masked LM: 15% of tokens, 80% [MASK] / 10% random / 10% kept.
     Mlm,
+}
+
+/// `ddp_backend`: the collectives' backend, `"auto"` choosing it from the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum DdpBackend {
+    /// NCCL on GPUs, Gloo on the CPU.
+    Auto,
+    /// This backend, whatever the device.
+    Fixed(distributed::Backend),
+}
+
+impl DdpBackend {
+    /// The backend for tensors on `device`.
+    pub fn for_device(self, device: tch::Device) -> distributed::Backend {
+        match self {
+            DdpBackend::Auto => distributed::Backend::for_device(device),
+            DdpBackend::Fixed(backend) => backend,
+        }
+    }
+}
+
+impl TryFrom<String> for DdpBackend {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        match name.as_str() {
+            "auto" => Ok(DdpBackend::Auto),
+            other => other
+                .parse()
+                .map(DdpBackend::Fixed)
+                .map_err(|_| format!("ddp_backend = {other:?}: expected \"auto\", \"nccl\" or \"gloo\"")),
+        }
+    }
+}
+
+impl From<DdpBackend> for String {
+    fn from(b: DdpBackend) -> String {
+        match b {
+            DdpBackend::Auto => "auto".into(),
+            DdpBackend::Fixed(backend) => backend.name().into(),
+        }
+    }
 }
 
 /// Settings that a resumed run may change, as Trainer lets them change between runs: the
@@ -89,18 +133,6 @@ pub const RENAMED: &[Renamed] = &[
     Renamed { old: "distributed.bucket_mb", new: "ddp_bucket_cap_mb", note: "" },
 ];
 
-fn key_matches(key: &str, pattern: &str) -> bool {
-    match pattern.strip_suffix('.') {
-        Some(section) => key.strip_prefix(section).is_some_and(|rest| rest.starts_with('.')),
-        None => key == pattern,
-    }
-}
-
-/// True for the keys of [`RESUMABLE`].
-pub fn may_change_on_resume(key: &str) -> bool {
-    RESUMABLE.iter().any(|p| key_matches(key, p))
-}
-
 /// Everything `pretrain` reads from its TOML file. Where transformers' `TrainingArguments` has a
 /// counterpart, the key has its name and meaning (top-level keys, as `finetune`'s); the tables
 /// hold what it has none for.
@@ -112,11 +144,12 @@ pub struct PretrainConfig {
     /// Corpus directory from `corpus build`.
     pub corpus: PathBuf,
     /// A model directory to continue pretraining from ("" = from scratch with `[model]`).
-    pub model_name_or_path: String,
+    #[serde(with = "training::overrides::empty_is_none")]
+    pub model_name_or_path: Option<PathBuf>,
     /// Seed of initialisation, data draws, masks and dropout.
     pub seed: u64,
     /// `cpu`, `cuda`, `cuda:N` or `auto`.
-    pub device: String,
+    pub device: model::DeviceSetting,
     /// Matmuls in bf16 with f32 parameters (transformers' `bf16`); for GPUs.
     pub bf16: bool,
     /// Peak learning rate.
@@ -156,7 +189,7 @@ pub struct PretrainConfig {
     /// Where the metrics go besides `metrics.jsonl`: `["tensorboard"]` or none.
     pub report_to: Vec<training::ReportTo>,
     /// Data parallelism: `auto` (NCCL on CUDA, Gloo on CPU), `nccl` or `gloo`.
-    pub ddp_backend: String,
+    pub ddp_backend: DdpBackend,
     /// Seconds a rank waits for the others (rendezvous and every collective) before it gives up
     /// with an error; longer than the slowest evaluation or checkpoint, which rank 0 does alone.
     pub ddp_timeout: u64,
@@ -251,9 +284,9 @@ impl Default for PretrainConfig {
         PretrainConfig {
             output_dir: "runs/pretrain".into(),
             corpus: "corpora/sample".into(),
-            model_name_or_path: String::new(),
+            model_name_or_path: None,
             seed: 42,
-            device: "auto".into(),
+            device: model::DeviceSetting::Auto,
             bf16: false,
             learning_rate: 1e-3,
             min_lr: 0.0,
@@ -273,7 +306,7 @@ impl Default for PretrainConfig {
             save_steps: 200,
             save_total_limit: 2,
             report_to: Vec::new(),
-            ddp_backend: "auto".into(),
+            ddp_backend: DdpBackend::Auto,
             ddp_timeout: 1800,
             ddp_bucket_cap_mb: 25,
             model: ModelSection::default(),
@@ -367,12 +400,6 @@ impl PretrainConfig {
     /// Checks what the types do not, with the rules of docs/configs.md; the error names the key.
     pub fn validate(&self) -> Result<(), Invalid> {
         use training::ranges::{at_least, fraction, non_negative, positive};
-        if !["auto", "nccl", "gloo"].contains(&self.ddp_backend.as_str()) {
-            return Err(Invalid::new(
-                "ddp_backend",
-                format!("ddp_backend = {:?}: expected \"auto\", \"nccl\" or \"gloo\"", self.ddp_backend),
-            ));
-        }
         if self.output_dir.as_os_str().is_empty() {
             return Err(Invalid::new("output_dir", "output_dir = \"\": must name the run directory"));
         }
@@ -435,51 +462,38 @@ impl PretrainConfig {
     /// Every setting by dotted key, as a resumed run compares them: the corpus by its
     /// fingerprint (not its path) and the number of ranks (it sets the global batch, hence the
     /// data of every step) included; the run's place, device and launcher settings left out.
-    pub fn resume_settings(&self, corpus_fingerprint: &str, world_size: usize) -> BTreeMap<String, String> {
+    pub fn resume_settings(&self, corpus_fingerprint: &str, world_size: usize) -> ResumeSettings {
         let mut c = self.clone();
         c.corpus = PathBuf::from(corpus_fingerprint);
-        let mut settings = training::overrides::flatten(&c);
-        settings.retain(|k, _| !NOT_SETTINGS.iter().any(|p| key_matches(k, p)));
-        settings.insert("world_size".into(), world_size.to_string());
-        settings
-    }
-
-    /// SHA-256 of what a resumed run must share with the run that wrote the checkpoint: every
-    /// setting of [`Self::resume_settings`] except those in [`RESUMABLE`].
-    pub fn resume_hash(&self, corpus_fingerprint: &str, world_size: usize) -> String {
-        settings_hash(&self.resume_settings(corpus_fingerprint, world_size))
+        let mut values = training::overrides::flatten(&c);
+        values.retain(|k, _| !NOT_SETTINGS.iter().any(|p| key_matches(k, p)));
+        values.insert("world_size".into(), world_size.to_string());
+        ResumeSettings { values, resumable: RESUMABLE }
     }
 }
 
-/// The hash of [`PretrainConfig::resume_hash`] for settings by dotted key.
-pub fn settings_hash(settings: &BTreeMap<String, String>) -> String {
-    let text: String =
-        settings.iter().filter(|(k, _)| !may_change_on_resume(k)).map(|(k, v)| format!("{k} = {v}\n")).collect();
-    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The settings a checkpoint recorded, in today's key names: those of a checkpoint written
-/// before the rename to transformers' names are renamed through [`RENAMED`] (true is returned
-/// then), `dtype` becoming `bf16` as it resolved on this run's device (`"auto"`: bf16 on CUDA).
+/// The settings a checkpoint recorded, in today's key names, when it was written before the
+/// rename to transformers' names (`None` otherwise): renamed through [`RENAMED`], `dtype`
+/// becoming `bf16` as it resolved on this run's device (`"auto"`: bf16 on CUDA).
 pub fn settings_in_current_names(
-    recorded: BTreeMap<String, String>,
+    recorded: &BTreeMap<String, String>,
     on_cuda: bool,
-) -> (BTreeMap<String, String>, bool) {
+) -> Option<BTreeMap<String, String>> {
     let old = |k: &str| RENAMED.iter().find(|r| r.old == k);
     if !recorded.keys().any(|k| old(k).is_some()) {
-        return (recorded, false);
+        return None;
     }
     let renamed = recorded
-        .into_iter()
-        .map(|(k, v)| match (k.as_str(), old(&k)) {
+        .iter()
+        .map(|(k, v)| match (k.as_str(), old(k)) {
             ("dtype", _) => {
                 let bf16 = v == "\"bf16\"" || (v == "\"auto\"" && on_cuda);
                 ("bf16".to_string(), bf16.to_string())
             }
-            (_, Some(r)) => (r.new.to_string(), v),
-            (_, None) => (k, v),
+            (_, Some(r)) => (r.new.to_string(), v.clone()),
+            (_, None) => (k.clone(), v.clone()),
         })
         .filter(|(k, _)| !NOT_SETTINGS.iter().any(|p| key_matches(k, p)))
         .collect();
-    (renamed, true)
+    Some(renamed)
 }

@@ -4,12 +4,12 @@
 use std::path::Path;
 
 use corpus::Corpus;
-use model::{AttentionMask, BertForLM, Inputs};
+use model::{BertForLM, Inputs};
 use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 
-use crate::batch::{summed_cross_entropy, BatchSpec, IGNORE};
-use crate::config::Objective;
+use crate::batch::{summed_cross_entropy, IGNORE};
+use crate::context::Context;
 
 /// The result on one text stream.
 #[derive(Debug, Clone, Serialize)]
@@ -45,51 +45,22 @@ impl Evaluation {
     }
 }
 
-/// The attention pattern for an objective with context window `k` over rows of `seq_len`.
-pub fn attention_for(objective: Objective, k: i64, seq_len: i64) -> AttentionMask {
-    match objective {
-        Objective::Mlm => AttentionMask::Bidirectional,
-        Objective::Causal if seq_len > k => AttentionMask::CausalWindow(k),
-        Objective::Causal => AttentionMask::Causal,
-    }
-}
-
-/// The batch shape for scoring a checkpoint causally over windows of k + 1 tokens.
-fn causal_scoring(k: i64, sep_id: i64, vocab_size: i64) -> BatchSpec {
-    BatchSpec {
-        objective: Objective::Causal,
-        rows: 0,
-        seq_len: k,
-        mlm_probability: 0.15,
-        mask_id: 0,
-        sep_id,
-        vocab_size,
-        seed: 0,
-    }
-}
-
-/// Summed loss and target count of windows `rows` (each `seq_len` (+1 for causal) tokens).
-fn score_rows(
-    model: &BertForLM,
-    rows: &[i64],
-    spec: &BatchSpec,
-    mask: AttentionMask,
-    device: Device,
-) -> anyhow::Result<(f64, u64)> {
-    let causal = spec.objective == Objective::Causal;
-    let window = (spec.seq_len + i64::from(causal)) as usize;
+/// Summed loss and target count of `rows`, windows of `context`.
+fn score_rows(model: &BertForLM, rows: &[i64], context: &Context, device: Device) -> anyhow::Result<(f64, u64)> {
+    let window = context.window();
     let n = (rows.len() / window) as i64;
-    let (inputs, labels): (Vec<i64>, Vec<i64>) = if causal {
-        rows.chunks(window).flat_map(|r| r[..window - 1].iter().copied().zip(r[1..].iter().copied())).unzip()
-    } else {
-        // A fixed masking (step u64::MAX): every evaluation scores the same positions.
-        let (i, l, _) = crate::batch::mlm_for_eval(rows, spec);
-        (i, l)
+    let (inputs, labels): (Vec<i64>, Vec<i64>) = match &context.mlm {
+        None => rows.chunks(window).flat_map(|r| r[..window - 1].iter().copied().zip(r[1..].iter().copied())).unzip(),
+        Some(masking) => {
+            // A fixed masking: every evaluation scores the same positions.
+            let (i, l, _) = crate::batch::mlm_for_eval(rows, masking);
+            (i, l)
+        }
     };
-    let input_ids = Tensor::from_slice(&inputs).view([n, spec.seq_len]).to_device(device);
-    let labels = Tensor::from_slice(&labels).view([n, spec.seq_len]).to_device(device);
+    let input_ids = Tensor::from_slice(&inputs).view([n, context.seq_len]).to_device(device);
+    let labels = Tensor::from_slice(&labels).view([n, context.seq_len]).to_device(device);
     let targets = labels.ne(IGNORE).sum(Kind::Int64).int64_value(&[]) as u64;
-    let logits = model.forward_t(Inputs::ids(&input_ids), mask, false)?;
+    let logits = model.forward_t(Inputs::ids(&input_ids), context.mask(), false)?;
     Ok((summed_cross_entropy(&logits, &labels).double_value(&[]), targets))
 }
 
@@ -110,21 +81,18 @@ pub fn unigram_entropy(tokens: &[i64], vocab: usize) -> f64 {
 pub fn evaluate_corpus(
     model: &BertForLM,
     corpus: &Corpus,
-    spec: &BatchSpec,
-    k: i64,
+    context: &Context,
     max_windows: usize,
     batch_rows: usize,
     device: Device,
 ) -> anyhow::Result<Vec<Evaluation>> {
-    let causal = spec.objective == Objective::Causal;
-    let window = (spec.seq_len + i64::from(causal)) as usize;
-    let mask = attention_for(spec.objective, k, spec.seq_len);
+    let window = context.window();
     let mut results = Vec::new();
     tch::no_grad(|| -> anyhow::Result<()> {
         for lang in corpus.languages() {
             let stream = corpus.stream(corpus::VALIDATION, lang);
             let stats = &corpus.manifest().languages[lang].validation;
-            let starts: Vec<u64> = stream.windows(window, spec.seq_len as usize).collect();
+            let starts: Vec<u64> = stream.windows(window, context.seq_len as usize).collect();
             let take = if max_windows == 0 { starts.len() } else { max_windows.min(starts.len()) };
             if take == 0 {
                 continue;
@@ -135,7 +103,7 @@ pub fn evaluate_corpus(
                 for &s in chunk {
                     stream.window_into(s, window, &mut rows)?;
                 }
-                let (n, t) = score_rows(model, &rows, spec, mask, device)?;
+                let (n, t) = score_rows(model, &rows, context, device)?;
                 nats += n;
                 tokens += t;
             }
@@ -180,8 +148,8 @@ pub fn evaluate_text(model_dir: &Path, text: &Path, k: Option<i64>, device: Devi
     }
     let bytes: usize = docs.iter().map(|d| d.len()).sum();
     let (_vs, model) = trained_lm(&dir, device)?;
-    let window = (k + 1) as usize;
-    let spec = causal_scoring(k, i64::from(sep), dir.config.vocab_size);
+    let context = Context::causal_scoring(k);
+    let window = context.window();
     let starts: Vec<usize> = if ids.len() < window {
         Vec::new()
     } else {
@@ -192,7 +160,7 @@ pub fn evaluate_text(model_dir: &Path, text: &Path, k: Option<i64>, device: Devi
     tch::no_grad(|| -> anyhow::Result<()> {
         for chunk in starts.chunks(16) {
             let rows: Vec<i64> = chunk.iter().flat_map(|&s| ids[s..s + window].iter().copied()).collect();
-            let (n, t) = score_rows(&model, &rows, &spec, AttentionMask::Causal, device)?;
+            let (n, t) = score_rows(&model, &rows, &context, device)?;
             nats += n;
             tokens += t;
         }
@@ -234,8 +202,7 @@ pub fn evaluate_checkpoint_on_corpus(
         corpus_dir.display()
     );
     let (_vs, model) = trained_lm(&dir, device)?;
-    let spec = causal_scoring(k, i64::from(corpus.manifest().tokenizer.special_ids.sep), dir.config.vocab_size);
-    let mut rows = evaluate_corpus(&model, &corpus, &spec, k, 0, 16, device)?;
+    let mut rows = evaluate_corpus(&model, &corpus, &Context::causal_scoring(k), 0, 16, device)?;
     let tokens: u64 = rows.iter().map(|r| r.tokens).sum();
     let nats: f64 = rows.iter().map(|r| r.loss * r.tokens as f64).sum();
     let bits: f64 = rows.iter().map(|r| r.bits_per_byte * r.tokens as f64).sum();

@@ -79,11 +79,7 @@ fn run(cli: Cli, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         None => {
             let path = cli.config.ok_or_else(|| anyhow::anyhow!("give --config configs/pretrain/<name>.toml"))?;
             let config = PretrainConfig::load(&path, &cli.set)?;
-            let resume = match cli.resume.as_deref() {
-                None => Resume::No,
-                Some("") => Resume::Latest,
-                Some(p) => Resume::From(PathBuf::from(p)),
-            };
+            let resume = Resume::from_flag(cli.resume.as_deref());
             let pg = pretrain::process_group(&config)?;
             let outcome = pretrain::train_data_parallel(&config, resume, stop, &pg)?;
             if !pg.is_main() {

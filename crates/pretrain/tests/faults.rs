@@ -258,7 +258,7 @@ fn a_flipped_byte_in_any_checkpoint_file_falls_back_to_the_previous_checkpoint()
     copy_tree(&base_run.join("final"), &init);
     flip_byte(&init.join("model.safetensors"));
     let mut c = config(tmp.path(), "from-init");
-    c.model_name_or_path = init.display().to_string();
+    c.model_name_or_path = Some(init.clone());
     let path = write_config(tmp.path(), &c);
     let out = pretrain(&["--config", path.to_str().unwrap()]);
     let log = stderr(&out);

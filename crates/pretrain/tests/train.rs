@@ -165,7 +165,7 @@ fn mlm_trains_and_bad_settings_are_refused_with_clear_errors() {
     // A checkpoint whose tokenizer is not the corpus's is refused as init.
     let minilm = common::minilm();
     let mut init = config(tmp.path(), "init");
-    init.model_name_or_path = minilm.display().to_string();
+    init.model_name_or_path = Some(minilm.clone());
     let err = pretrain::train(&init, Resume::No, no_stop()).unwrap_err().to_string();
     assert!(err.contains("another tokenizer") && err.contains("corpus build --tokenizer"), "{err}");
 }

@@ -15,6 +15,32 @@ use model::checksums::{Checksums, Integrity};
 use crate::adamw::AdamW;
 use crate::error::{Error, IoContext, Result};
 
+/// Why a run stops at step `step + 1` and where to resume: the newest checkpoint under
+/// `checkpoints` written before the weights of `step`, which gave the non-finite loss or
+/// gradient norm; a checkpoint of `step` itself holds those weights (finite, but they diverge
+/// at once).
+pub fn non_finite_advice(step: u64, loss: f64, grad_norm: f64, checkpoints: &Path) -> String {
+    let saved = list(checkpoints);
+    let head = format!("step {}: loss {loss}, gradient norm {grad_norm}; the update was not applied", step + 1);
+    let advice = match saved.iter().rev().find(|(s, _)| s.step < step) {
+        Some((s, dir)) => format!(
+            "the checkpoint of step {} holds finite weights that trained without diverging: resume from it with a \
+             lower learning rate or a longer warm-up: --resume {} --set learning_rate=... (or --set warmup_steps=...)",
+            s.step,
+            dir.display()
+        ),
+        None => "no earlier checkpoint holds weights that trained without diverging: start over with a lower \
+                 learning_rate or a longer warmup_steps"
+            .to_string(),
+    };
+    let note = if saved.iter().any(|(s, _)| s.step == step) {
+        format!(" (the checkpoint of step {step} holds the weights that gave it: do not resume from it)")
+    } else {
+        String::new()
+    };
+    format!("{head}{note}. {advice}")
+}
+
 /// Version of `trainer_state.json`.
 pub const STATE_VERSION: u32 = 1;
 /// Name of the trainer state.

@@ -9,6 +9,51 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 
+/// A setting that may be absent, written as a TOML string with `""` for none (`model_name_or_path
+/// = ""`, `--set model_name_or_path=`): `#[serde(default, with = "training::overrides::empty_is_none")]`
+/// on an `Option<PathBuf>` or `Option<String>`. It reads and writes the same text as a plain
+/// string would, so run directories and checkpoint settings stay as they were.
+pub mod empty_is_none {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// A value a setting holds as text.
+    pub trait Text: Sized {
+        /// Its text.
+        fn text(&self) -> String;
+        /// From non-empty text.
+        fn from_text(text: String) -> Self;
+    }
+
+    impl Text for String {
+        fn text(&self) -> String {
+            self.clone()
+        }
+        fn from_text(text: String) -> Self {
+            text
+        }
+    }
+
+    impl Text for std::path::PathBuf {
+        fn text(&self) -> String {
+            self.to_string_lossy().into_owned()
+        }
+        fn from_text(text: String) -> Self {
+            text.into()
+        }
+    }
+
+    /// `None` as `""`.
+    pub fn serialize<S: Serializer, T: Text>(value: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&value.as_ref().map_or(String::new(), Text::text))
+    }
+
+    /// `""` as `None`.
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Text>(d: D) -> Result<Option<T>, D::Error> {
+        let text = String::deserialize(d)?;
+        Ok((!text.is_empty()).then(|| T::from_text(text)))
+    }
+}
+
 /// Parses `text` (from `origin`) into `T`, applies `overrides`, and checks the result. `T` must
 /// `deny_unknown_fields` and give every key a default or a value.
 pub fn load_with_overrides<T: DeserializeOwned + Serialize>(

@@ -92,6 +92,27 @@ pub fn training_curves(rows: &[serde_json::Value], schedule: Option<&Schedule>, 
     })
 }
 
+/// A run's two charts next to its `metrics.jsonl`: `training.png` ([`training_curves`]) and
+/// `validation.png`, one line per language of the `(language, value)` pairs `per_language`
+/// reads from each validation row.
+pub fn write_run_charts(
+    run: &Path,
+    schedule: &Schedule,
+    (title, y_label): (&str, &str),
+    per_language: impl Fn(&serde_json::Value) -> Vec<(String, f64)>,
+) -> Result<()> {
+    let rows = read_metrics(&run.join(crate::run_dir::METRICS_FILE))?;
+    training_curves(&rows, Some(schedule), &run.join("training.png"))?;
+    let mut series: std::collections::BTreeMap<String, Vec<(f64, f64)>> = Default::default();
+    for r in rows.iter().filter(|r| r["split"] == "validation") {
+        let Some(step) = r["step"].as_f64() else { continue };
+        for (lang, value) in per_language(r) {
+            series.entry(lang).or_default().push((step, value));
+        }
+    }
+    line_chart(&run.join("validation.png"), title, y_label, &series.into_iter().collect::<Vec<_>>())
+}
+
 /// A line chart of several series (one per language, say), the legend beside the plot.
 pub fn line_chart(path: &Path, title: &str, y_label: &str, series: &[Series]) -> Result<()> {
     draw(path, |root| panel(root, title, y_label, series, false))

@@ -2,6 +2,7 @@
 //! (loss, lr, throughput) and the ETA; otherwise (logs, CI) one `tracing` line per logged step.
 
 use std::io::IsTerminal;
+use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -55,5 +56,28 @@ impl StepProgress {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+    }
+}
+
+/// Rates of running counts (tokens, targets, samples…) between two logged steps.
+#[derive(Debug, Clone)]
+pub struct Throughput<const N: usize> {
+    since: Instant,
+    counts: [u64; N],
+}
+
+impl<const N: usize> Throughput<N> {
+    /// Counting from `counts` (a resumed run's), now.
+    pub fn since(counts: [u64; N]) -> Self {
+        Throughput { since: Instant::now(), counts }
+    }
+
+    /// Per second since the last call (or the start), from the counts so far, which the next
+    /// call counts from.
+    pub fn rates(&mut self, counts: [u64; N]) -> [f64; N] {
+        let seconds = self.since.elapsed().as_secs_f64().max(1e-9);
+        let rates = std::array::from_fn(|i| counts[i].saturating_sub(self.counts[i]) as f64 / seconds);
+        *self = Throughput::since(counts);
+        rates
     }
 }

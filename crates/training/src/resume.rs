@@ -91,8 +91,31 @@ impl ResumeSettings {
     /// Refuses the checkpoint `dir` (with `state`) when it was written with settings that must
     /// not change, naming each with both values; logs each setting that may change and did.
     pub fn check(&self, state: &TrainerState, dir: &Path) -> anyhow::Result<()> {
-        let before: BTreeMap<String, String> =
+        self.check_translated(state, dir, |_| None)
+    }
+
+    /// [`Self::check`] for a stage whose keys were renamed: `translate` gives the settings a
+    /// checkpoint recorded in today's names when they were written in older ones (`None`
+    /// otherwise), and those are compared instead of the recorded hash.
+    pub fn check_translated(
+        &self,
+        state: &TrainerState,
+        dir: &Path,
+        translate: impl FnOnce(&BTreeMap<String, String>) -> Option<BTreeMap<String, String>>,
+    ) -> anyhow::Result<()> {
+        let recorded: BTreeMap<String, String> =
             serde_json::from_value(state.extra["settings"].clone()).unwrap_or_default();
+        let (before, before_hash) = match translate(&recorded) {
+            Some(renamed) => {
+                tracing::info!(
+                    "{}: written under older key names; its settings are compared in today's",
+                    dir.display()
+                );
+                let hash = ResumeSettings { values: renamed.clone(), resumable: self.resumable }.hash();
+                (renamed, hash)
+            }
+            None => (recorded, state.config_hash.clone()),
+        };
         let now = &self.values;
         let changed: Vec<(&String, Option<&String>, Option<&String>)> = before
             .keys()
@@ -103,7 +126,7 @@ impl ResumeSettings {
             .filter(|(_, b, n)| b != n)
             .collect();
         let show = |v: Option<&String>| v.map_or("(unset)".to_string(), String::clone);
-        if state.config_hash != self.hash() {
+        if before_hash != self.hash() {
             let refused: Vec<String> = changed
                 .iter()
                 .filter(|(k, _, _)| !self.may_change(k))

@@ -13,6 +13,8 @@ use crate::tensorboard::{EventFile, ReportTo};
 pub const LOCK_FILE: &str = "run.lock";
 /// Name of the metrics log.
 pub const METRICS_FILE: &str = "metrics.jsonl";
+/// The run's configuration as resolved (file, `--set` overrides and defaults).
+pub const CONFIG_FILE: &str = "config.toml";
 
 /// A locked run directory; the lock goes when this is dropped (or the process dies).
 #[derive(Debug)]
@@ -61,6 +63,14 @@ impl RunDir {
         let file = OpenOptions::new().create(true).append(true).open(&path).at(&path)?;
         Ok(Metrics { path, file, events: None })
     }
+}
+
+/// `config.toml` in the run directory `run`: the configuration the run trains with, written
+/// atomically.
+pub fn write_config(run: &Path, config: &impl serde::Serialize) -> Result<()> {
+    let text = toml::to_string_pretty(config)
+        .map_err(|e| Error::Config { origin: CONFIG_FILE.into(), reason: e.to_string() })?;
+    write_atomically(&run.join(CONFIG_FILE), text.as_bytes())
 }
 
 /// Writes `bytes` to `path` through a temporary sibling that is renamed into place, so that a

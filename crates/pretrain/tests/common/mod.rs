@@ -44,7 +44,7 @@ pub fn sample_corpus() -> PathBuf {
 #[allow(dead_code)] // not every test binary uses it
 pub fn tiny_config(out_dir: &Path, name: &str) -> PretrainConfig {
     let mut c = PretrainConfig { output_dir: out_dir.join(name), corpus: sample_corpus(), ..Default::default() };
-    c.device = "cpu".into();
+    c.device = model::DeviceSetting::Cpu;
     c.model.hidden_size = 32;
     c.model.num_hidden_layers = 2;
     c.model.num_attention_heads = 4;
