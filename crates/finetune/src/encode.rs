@@ -14,8 +14,7 @@ use crate::data::token_classification::{self, Sentence};
 use crate::data::DataError;
 use crate::extractive_qa::{self, Span};
 
-/// Labels ignored by the loss (as PyTorch's `ignore_index`).
-pub(crate) const IGNORE: i64 = -100;
+pub(crate) use training::loss::IGNORE;
 
 /// One encoded example.
 #[derive(Debug, Clone)]

@@ -135,6 +135,8 @@ fn run(cli: Cli, stop: &AtomicBool) -> anyhow::Result<()> {
     Ok(())
 }
 
+training::jemalloc_for_the_process!();
+
 fn main() -> ExitCode {
     let stop = match training::cli::stop_on_signals() {
         Ok(stop) => stop,

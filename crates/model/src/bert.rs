@@ -27,9 +27,10 @@ impl<'a> Inputs<'a> {
     }
 }
 
-/// What a forward pass returns.
+/// What a forward pass returns (transformers' `BaseModelOutputWithPooling`; not `BertOutput`,
+/// which there and in [`crate::encoder`] is the feed-forward output module).
 #[derive(Debug)]
-pub struct BertOutput {
+pub struct BertModelOutput {
     /// [B, T, H].
     pub last_hidden_state: Tensor,
     /// tanh(dense(`[CLS]`)), `[B, H]`, when the model has a pooler.
@@ -60,7 +61,7 @@ impl BertModel {
     }
 
     /// Runs the encoder with the given attention pattern.
-    pub fn forward_t(&self, inputs: Inputs, mask: AttentionMask, train: bool) -> Result<BertOutput> {
+    pub fn forward_t(&self, inputs: Inputs, mask: AttentionMask, train: bool) -> Result<BertModelOutput> {
         let (b, t) = inputs.input_ids.size2()?;
         for (name, other) in [("attention_mask", inputs.attention_mask), ("token_type_ids", inputs.token_type_ids)] {
             if let Some(o) = other {
@@ -73,7 +74,7 @@ impl BertModel {
         let mask = sdpa_mask(mask, inputs.attention_mask, t, x.device());
         let last_hidden_state = self.encoder.forward_t(&x, &mask, train);
         let pooler_output = self.pool(&last_hidden_state.select(1, 0));
-        Ok(BertOutput { last_hidden_state, pooler_output })
+        Ok(BertModelOutput { last_hidden_state, pooler_output })
     }
 
     /// The pooler (dense + tanh) applied to `states` [B, H], if the model has one.

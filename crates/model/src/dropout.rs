@@ -2,9 +2,9 @@
 //! same distribution as `torch.nn.functional.dropout`.
 //!
 //! On CUDA this is libtorch's fused kernel. On CPU libtorch draws one number per element from a
-//! single Mersenne Twister on one thread (`bernoulli_`): about 6 ms per million elements, ~13%
-//! of a small BERT's training step. Here the keep-mask is built by [`keep_mask`] from a
-//! xoshiro256++ stream in parallel chunks, 16 bits per element: about 8× faster.
+//! single Mersenne Twister on one thread (`bernoulli_`), a large share of a small BERT's training
+//! step. Here the keep-mask is built by [`keep_mask`] from a xoshiro256++ stream in parallel
+//! chunks, 16 bits per element, several times faster (figures: docs/benchmarks.md, model).
 //!
 //! Reproducibility is kept: each call takes one 64-bit seed from libtorch's global generator, so
 //! `tch::manual_seed` fixes every mask and a saved generator state resumes them exactly; the mask

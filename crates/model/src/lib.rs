@@ -11,14 +11,15 @@
 //!   tokens, through `scaled_dot_product_attention` (written out on CPU in training, where SDPA's
 //!   dropout path is slow);
 //! - [`dropout`]: the same distribution as libtorch's, with fast CPU masks;
-//! - [`ModelDir`] and [`checkpoint`]: model directories (`config.json`, `model.safetensors`,
+//! - [`ModelDir`] and [`weights`]: model directories (`config.json`, `model.safetensors`,
 //!   `tokenizer.json` or `vocab.txt`) loaded with a report of missing and unexpected keys, and
 //!   saved so that transformers' `from_pretrained` reads them;
 //! - [`checksums`]: every file's SHA-256, recorded while writing and verified before loading;
 //! - `device`: `cpu`, `cuda`, `cuda:N`, `auto`.
 //!
 //! On CPU in f32 every linear layer runs on oneDNN rather than MKL's sgemm ([`linear::linear`]):
-//! exact f32, up to twice the throughput where MKL does not use AVX-512 (AMD CPUs).
+//! exact f32, and faster where MKL does not use AVX-512, as on AMD CPUs (figures:
+//! docs/benchmarks.md, model).
 //!
 //! Parameters are f32; setting [`BertModel::compute_kind`] to bf16 runs the matmuls in bf16
 //! with LayerNorm in f32 (autocast by hand).
@@ -26,7 +27,6 @@
 
 pub mod attention;
 pub mod bert;
-pub mod checkpoint;
 pub mod checksums;
 pub mod config;
 mod device;
@@ -38,6 +38,7 @@ pub mod heads;
 pub mod linear;
 pub mod model_dir;
 pub mod tokenizer;
+pub mod weights;
 
 /// Held by the unit tests that seed or draw from libtorch's process-wide generator: run side by
 /// side, one test's draws would land between another's seed and its draws.
@@ -48,8 +49,7 @@ pub(crate) fn global_rng() -> std::sync::MutexGuard<'static, ()> {
 }
 
 pub use attention::AttentionMask;
-pub use bert::{BertModel, BertOutput, Inputs};
-pub use checkpoint::LoadReport;
+pub use bert::{BertModel, BertModelOutput, Inputs};
 pub use config::{BertConfig, HiddenAct};
 pub use device::{parse_device, runtime_report, DeviceError, DeviceSetting, RuntimeReport};
 pub use error::{Error, Result};
@@ -57,3 +57,4 @@ pub use heads::{
     BertForLM, BertForQuestionAnswering, BertForSequenceClassification, BertForTokenClassification, Pooling,
 };
 pub use model_dir::ModelDir;
+pub use weights::LoadReport;

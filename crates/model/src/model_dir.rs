@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use tch::nn::VarStore;
 use tokenizers::Tokenizer;
 
-use crate::checkpoint::{self, LoadReport};
 use crate::checksums::{self, Checksums, Integrity};
 use crate::config::BertConfig;
 use crate::error::{Error, Result};
+use crate::weights::{self, LoadReport};
 
 /// `config.json`.
 pub const CONFIG_FILE: &str = "config.json";
@@ -76,7 +76,7 @@ impl ModelDir {
     /// The directory's files are first checked against their recorded hashes (see [`Self::verify`]).
     pub fn load_weights(&self, vs: &VarStore, bare: bool) -> Result<LoadReport> {
         let integrity = self.verify()?;
-        let mut report = checkpoint::load(vs, &self.weights, bare)?;
+        let mut report = weights::load(vs, &self.weights, bare)?;
         report.integrity = Some(integrity);
         Ok(report)
     }
@@ -150,7 +150,7 @@ pub fn write_files(
 ) -> Result<()> {
     let config_path = dir.join(CONFIG_FILE);
     sums.insert(CONFIG_FILE, checksums::write_file(&config_path, config.to_json(&config_path)?.as_bytes())?);
-    sums.insert(WEIGHTS_FILE, checkpoint::save(vs, &dir.join(WEIGHTS_FILE))?);
+    sums.insert(WEIGHTS_FILE, weights::save(vs, &dir.join(WEIGHTS_FILE))?);
     if let Some(json) = tokenizer_json {
         sums.insert(TOKENIZER_FILE, checksums::write_file(&dir.join(TOKENIZER_FILE), json)?);
         let (tokenizer_config, special_tokens) = tokenizer_settings(config, json, &dir.join(TOKENIZER_FILE))?;

@@ -6,12 +6,11 @@
 
 use corpus::sampler::{mix, unit};
 use corpus::{DrawKey, WindowSampler};
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 
 use crate::context::{Context, Masking};
 
-/// Label of positions that carry no target (as `ignore_index` in PyTorch).
-pub const IGNORE: i64 = -100;
+pub use training::loss::IGNORE;
 
 /// One micro-batch.
 #[derive(Debug)]
@@ -117,18 +116,6 @@ fn mlm_mask(tokens: &[i64], masking: &Masking, step: u64, first_position: u64) -
 /// same positions.
 pub fn mlm_for_eval(tokens: &[i64], masking: &Masking) -> (Vec<i64>, Vec<i64>, i64) {
     mlm_mask(tokens, masking, u64::MAX, 0)
-}
-
-/// Sum of the cross-entropy over positions with a target, in f32 whatever the logits' dtype.
-pub fn summed_cross_entropy(logits: &Tensor, labels: &Tensor) -> Tensor {
-    let v = logits.size()[logits.dim() - 1];
-    logits.to_kind(Kind::Float).view([-1, v]).cross_entropy_loss::<Tensor>(
-        &labels.view([-1]),
-        None,
-        tch::Reduction::Sum,
-        IGNORE,
-        0.0,
-    )
 }
 
 #[cfg(test)]

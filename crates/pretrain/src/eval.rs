@@ -8,8 +8,8 @@ use model::{BertForLM, Inputs};
 use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 
-use crate::batch::{summed_cross_entropy, IGNORE};
 use crate::context::Context;
+use training::loss::{summed_cross_entropy, IGNORE};
 
 /// The result on one text stream.
 #[derive(Debug, Clone, Serialize)]

@@ -7,8 +7,7 @@
 //! vocabulary projection is differentiated by hand: the gradient of the summed cross-entropy with
 //! respect to a row's logits is softmax − one-hot, computed in the softmax's own buffer, so each
 //! chunk costs the projection's three matmuls, one fused softmax and one pass for the bias
-//! gradient, where autograd adds a log-softmax backward and a zero-filled gradient buffer (4%
-//! faster on the CPU benchmark). The matmuls go through `model::linear`, so on CPU in f32 they
+//! gradient, where autograd adds a log-softmax backward and a zero-filled gradient buffer. The matmuls go through `model::linear`, so on CPU in f32 they
 //! run on oneDNN's AVX-512 kernels like the rest of the model. The gradients of the transformed
 //! states, the tied decoder weight and the bias are accumulated over the chunks, then go back
 //! through the transform, the encoder and the embeddings in one backward call. The result is the
@@ -18,7 +17,7 @@ use model::linear::{linear, linear_backward};
 use model::BertForLM;
 use tch::{Kind, Tensor};
 
-use crate::batch::IGNORE;
+use training::loss::IGNORE;
 
 /// Rows of the head computed at once.
 pub const CHUNK_ROWS: i64 = 1024;
@@ -134,7 +133,7 @@ mod tests {
             g
         };
         let logits = model.forward_t(Inputs::ids(&ids), AttentionMask::Causal, true).unwrap();
-        let plain = crate::batch::summed_cross_entropy(&logits, &labels);
+        let plain = training::loss::summed_cross_entropy(&logits, &labels);
         (&plain * scale).backward();
         let want = grads(&vs);
         let hidden = model.bert.forward_t(Inputs::ids(&ids), AttentionMask::Causal, true).unwrap().last_hidden_state;

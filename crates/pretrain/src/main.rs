@@ -100,6 +100,8 @@ fn run(cli: Cli, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     Ok(())
 }
 
+training::jemalloc_for_the_process!();
+
 fn main() -> ExitCode {
     let stop = match training::cli::stop_on_signals() {
         Ok(stop) => stop,

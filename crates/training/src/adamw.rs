@@ -146,7 +146,7 @@ impl AdamW {
             tensors.push((format!("exp_avg_sq.{name}"), s.exp_avg_sq.to_device(tch::Device::Cpu)));
         }
         tensors.push(("steps".into(), Tensor::from_slice(&[self.steps as i64])));
-        model::checkpoint::save_tensors(&tensors, path).map_err(|e| Error::Checkpoint {
+        model::weights::save_tensors(&tensors, path).map_err(|e| Error::Checkpoint {
             path: path.to_path_buf(),
             reason: format!("writing the optimizer state: {e}"),
         })

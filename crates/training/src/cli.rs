@@ -13,9 +13,9 @@ use std::sync::Arc;
 /// oneDNN primitives (the CPU f32 matmuls, see `model::linear`) cached per process, unless
 /// `ONEDNN_PRIMITIVE_CACHE_CAPACITY` is set. oneDNN's default, 1,024, is outgrown by fine-tuning
 /// with dynamic padding: every new padded length needs its own primitive for each layer shape
-/// and pass (~15 for a BERT layer and its head), and recreating evicted ones made Turkish POS
-/// fine-tuning 18% slower in its later epochs than with this capacity, which costs ~90 MB of RSS
-/// there.
+/// and pass (~15 for a BERT layer and its head), and recreating evicted ones slowed Turkish POS
+/// fine-tuning down in its later epochs; this capacity costs some RSS (figures:
+/// docs/benchmarks.md, finetune).
 const ONEDNN_CACHE_CAPACITY: &str = "8192";
 
 /// A flag raised by SIGINT or SIGTERM, for a training loop to finish its step, write a

@@ -5,6 +5,8 @@
 //! - [`adamw`]: AdamW with moments this crate owns (saved and restored for exact resume), and
 //!   gradient clipping, with the arithmetic of `torch.optim.AdamW`;
 //! - [`schedule`]: warm-up then cosine or linear decay, a pure function of the step;
+//! - [`loss`]: the cross-entropy of both stages and `IGNORE`, the label of positions without a
+//!   target;
 //! - [`checkpoint`]: atomic step checkpoints (model directory + optimizer + trainer state),
 //!   newest-valid lookup, keep-last and keep-best retention;
 //! - [`resume`]: `--resume [PATH]`: the checkpoint to continue from, and the settings that must
@@ -24,6 +26,7 @@ pub mod checkpoint;
 pub mod cli;
 pub mod doctor;
 pub mod error;
+pub mod loss;
 pub mod overrides;
 pub mod plots;
 pub mod progress;

@@ -2,8 +2,8 @@
 //! counted for the whole process, and tests running beside it in the same process (the crate's
 //! unit tests) fault pages of their own and draw from libtorch's global random generator.
 
-// Links the crate, and with it jemalloc as this binary's allocator and its `malloc_conf`.
-extern crate training;
+// jemalloc and its `malloc_conf`, as the training binaries have them.
+training::jemalloc_for_the_process!();
 
 use tch::{Device, Kind, Tensor};
 
